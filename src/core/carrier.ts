@@ -34,15 +34,16 @@ function recordValue(carrier: AnyRecord, name: string): unknown {
   return undefined;
 }
 
-function bytesToString(value: Uint8Array): string | undefined {
-  if (value.byteLength > MAX_HEADER_LENGTH) return undefined;
+/** `null` marks a value too long to read: the whole header then counts as absent. */
+function bytesToString(value: Uint8Array): string | null {
+  if (value.byteLength > MAX_HEADER_LENGTH) return null;
   return Buffer.isBuffer(value)
     ? value.toString('utf8')
     : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
 }
 
-function scalarToString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value.length > MAX_HEADER_LENGTH ? undefined : value;
+function scalarToString(value: unknown): string | null | undefined {
+  if (typeof value === 'string') return value.length > MAX_HEADER_LENGTH ? null : value;
   if (value instanceof Uint8Array) return bytesToString(value);
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
   return undefined;
@@ -50,8 +51,8 @@ function scalarToString(value: unknown): string | undefined {
 
 /**
  * Every value of header `name` (lower-case) as strings: one entry for a single header, several for
- * repeated ones. Values over {@link MAX_HEADER_LENGTH} and values of unknown types are left out.
- * Never throws.
+ * repeated ones. A value over {@link MAX_HEADER_LENGTH}, or more than 64 repeats, makes the whole
+ * header absent; values of unknown types are left out. Never throws.
  */
 export function readHeader(carrier: HeaderCarrier, name: string): string | readonly string[] | undefined {
   let raw: unknown;
@@ -64,12 +65,13 @@ export function readHeader(carrier: HeaderCarrier, name: string): string | reado
     return undefined;
   }
   if (raw === undefined || raw === null) return undefined;
-  if (!Array.isArray(raw)) return scalarToString(raw);
-  if (raw.length === 0) return undefined;
-  if (raw.length === 1) return scalarToString(raw[0]);
+  if (!Array.isArray(raw)) return scalarToString(raw) ?? undefined;
+  if (raw.length === 0 || raw.length > 64) return undefined;
+  if (raw.length === 1) return scalarToString(raw[0]) ?? undefined;
   const out: string[] = [];
-  for (let i = 0; i < raw.length && i < 64; i++) {
+  for (let i = 0; i < raw.length; i++) {
     const s = scalarToString(raw[i]);
+    if (s === null) return undefined;
     if (s !== undefined) out.push(s);
   }
   return out.length === 0 ? undefined : out;
