@@ -3,10 +3,11 @@
  * cache/name helpers, routes). Integrations live in their own entry points.
  * @packageDocumentation
  */
-export { ANY_SANDBOX, type RoutesSource, shouldProcess, staticRoutes } from './core/routes.js';
 export { type ExtractOptions, extractRoutingKey, injectRoutingKey, routingHeaders } from './core/codec.js';
 export { RoutesUnavailableError, RoutingContextError, RoutingKeyError } from './core/errors.js';
 export { type CacheKeyOptions, cacheKey, type RoutedNameOptions, routedName } from './core/naming.js';
+export { ANY_SANDBOX, type RoutesSource, shouldProcess, staticRoutes } from './core/routes.js';
+export { type BaselineWorkload, type RoutesApiOptions, routesApi } from './core/routes-api.js';
 export {
   configureRouting,
   getRoutingKey,

@@ -1,3 +1,4 @@
+import type { NormalizedOptions } from './options.js';
 import { encodeBaggageValue, isBaggageOctet, percentDecode } from './percent.js';
 
 /** W3C Baggage: a platform must propagate at least this many bytes and members; we never send more. */
@@ -26,11 +27,6 @@ function nameIndex(s: string, start: number, end: number, names: readonly string
 }
 
 /**
- * A rejected candidate, handed to the caller's report hook.
- */
-export type RejectHandler = (name: string, value: string) => void;
-
-/**
  * Finds the routing key in a (combined) `baggage` header value.
  *
  * Reads members named in `names`, preferring earlier names and, among members of one name, the
@@ -38,12 +34,8 @@ export type RejectHandler = (name: string, value: string) => void;
  * work is bounded whatever arrives. Percent-decoding follows W3C Baggage (invalid UTF-8 becomes
  * U+FFFD, which no sane validator accepts).
  */
-export function findInBaggage(
-  header: string,
-  names: readonly string[],
-  isValid: (key: string) => boolean,
-  onReject?: RejectHandler,
-): string | undefined {
+export function findInBaggage(header: string, o: NormalizedOptions): string | undefined {
+  const names = o.acceptKeys;
   const len = header.length;
   if (len === 0 || len > MAX_BAGGAGE_BYTES) return undefined;
   let best: string | undefined;
@@ -65,11 +57,18 @@ export function findInBaggage(
         const j = nameIndex(header, ks, ke, names);
         if (j !== -1 && j < bestIndex) {
           const value = memberValue(header, eq + 1, end);
-          if (value !== undefined && isValid(value)) {
+          if (value !== undefined && o.isValid(value)) {
             best = value;
             bestIndex = j;
-          } else if (onReject !== undefined) {
-            onReject(names[j]!, header.slice(eq + 1, end).trim().slice(0, 128));
+          } else if (o.reportInvalid !== undefined) {
+            o.reportInvalid({
+              source: 'baggage',
+              name: names[j]!,
+              value: header
+                .slice(eq + 1, end)
+                .trim()
+                .slice(0, 128),
+            });
           }
         }
       }

@@ -6,7 +6,10 @@ export const MAX_HEADER_LENGTH = 8192;
 type AnyRecord = Record<string, unknown>;
 
 function isMetadata(carrier: object): carrier is MetadataLike {
-  return typeof (carrier as MetadataLike).getMap === 'function' && typeof (carrier as MetadataLike).remove === 'function';
+  return (
+    typeof (carrier as MetadataLike).getMap === 'function' &&
+    typeof (carrier as MetadataLike).remove === 'function'
+  );
 }
 
 function hasGetter(carrier: object): carrier is HeadersLike {

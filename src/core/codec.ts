@@ -71,7 +71,11 @@ function decodeLegacy(value: string): string | undefined {
  * first 8192 characters of the query.
  * @internal
  */
-export function findQueryParam(url: string, name: string, isValid: (key: string) => boolean): string | undefined {
+export function findQueryParam(
+  url: string,
+  name: string,
+  isValid: (key: string) => boolean,
+): string | undefined {
   const q = url.indexOf('?');
   if (q === -1) return undefined;
   let end = url.indexOf('#', q);
@@ -132,28 +136,28 @@ export function extractWith(
   host?: string,
 ): string | undefined {
   if (carrier !== null && typeof carrier === 'object') {
-    for (const name of o.headers) {
-      const key = fromDedicatedHeader(carrier, name, o, 'header');
+    // Indexed loops and no closures: this runs per request and must not allocate on the no-key path.
+    const headers = o.headers;
+    for (let i = 0; i < headers.length; i++) {
+      const key = fromDedicatedHeader(carrier, headers[i]!, o, 'header');
       if (key !== undefined) return key;
     }
-    const reject = o.reportInvalid === undefined ? undefined : (n: string, v: string) => report(o, 'baggage', n, v);
     const baggage = readListHeader(carrier, 'baggage', MAX_BAGGAGE_BYTES);
     if (baggage !== undefined) {
-      const key = findInBaggage(baggage, o.acceptKeys, o.isValid, reject);
+      const key = findInBaggage(baggage, o);
       if (key !== undefined) return key;
     }
     if (o.tracestateRead) {
       const tracestate = readListHeader(carrier, 'tracestate', MAX_TRACESTATE_LENGTH);
       if (tracestate !== undefined) {
-        const onReject =
-          o.reportInvalid === undefined ? undefined : (n: string, v: string) => report(o, 'tracestate', n, v);
-        const key = findInTracestate(tracestate, o.acceptKeys, o.isValid, onReject);
+        const key = findInTracestate(tracestate, o);
         if (key !== undefined) return key;
       }
     }
     if (o.legacyRead) {
-      for (const name of o.legacyNames) {
-        const key = fromDedicatedHeader(carrier, name, o, 'legacy');
+      const legacy = o.legacyNames;
+      for (let i = 0; i < legacy.length; i++) {
+        const key = fromDedicatedHeader(carrier, legacy[i]!, o, 'legacy');
         if (key !== undefined) return key;
       }
     }
@@ -273,7 +277,8 @@ export function routingHeaders(key: string, options?: RoutingOptions): Record<st
   const headers: Record<string, string> = {
     baggage: baggageMember(o.baggageKey, key),
   };
-  if (isHeaderSafe(key) && !key.includes(',') && !key.includes('=')) headers.tracestate = `${o.baggageKey}=${key}`;
+  if (isHeaderSafe(key) && !key.includes(',') && !key.includes('='))
+    headers.tracestate = `${o.baggageKey}=${key}`;
   if (isHeaderSafe(key)) for (const name of o.headers) headers[name] = key;
   return headers;
 }

@@ -10,7 +10,12 @@ function hexValue(c: number): number {
  * a `%` not followed by two hex digits makes the whole value invalid (`undefined`). With
  * `plusIsSpace` (query strings), `+` decodes to a space.
  */
-export function percentDecode(s: string, start: number, end: number, plusIsSpace = false): string | undefined {
+export function percentDecode(
+  s: string,
+  start: number,
+  end: number,
+  plusIsSpace = false,
+): string | undefined {
   const bytes = Buffer.allocUnsafe(end - start);
   let n = 0;
   for (let i = start; i < end; i++) {
@@ -36,7 +41,13 @@ export function percentDecode(s: string, start: number, end: number, plusIsSpace
 
 /** Whether `c` is a W3C `baggage-octet` (printable ASCII but space, `"`, `,`, `;`, `\`). */
 export function isBaggageOctet(c: number): boolean {
-  return c === 0x21 || (c >= 0x23 && c <= 0x2b) || (c >= 0x2d && c <= 0x3a) || (c >= 0x3c && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+  return (
+    c === 0x21 ||
+    (c >= 0x23 && c <= 0x2b) ||
+    (c >= 0x2d && c <= 0x3a) ||
+    (c >= 0x3c && c <= 0x5b) ||
+    (c >= 0x5d && c <= 0x7e)
+  );
 }
 
 /** Percent-encodes every character of `value` that is not a baggage-octet, and `%` itself. */
@@ -51,7 +62,10 @@ export function encodeBaggageValue(value: string): string {
 function encodeSlow(value: string): string {
   let out = '';
   for (const byte of Buffer.from(value, 'utf8')) {
-    out += isBaggageOctet(byte) && byte !== 37 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    out +=
+      isBaggageOctet(byte) && byte !== 37
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }

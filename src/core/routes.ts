@@ -37,19 +37,25 @@ export const ANY_SANDBOX = '*';
 export function staticRoutes(routes: Readonly<Record<string, string>> | Iterable<string>): RoutesSource {
   const table = new Map<string, string>();
   if (typeof routes !== 'object' || routes === null) {
-    throw new TypeError('routing-context: staticRoutes() takes a record { routingKey: sandboxName } or a list of keys');
+    throw new TypeError(
+      'routing-context: staticRoutes() takes a record { routingKey: sandboxName } or a list of keys',
+    );
   }
   if (Symbol.iterator in routes) {
     for (const key of routes as Iterable<string>) {
       if (typeof key !== 'string' || key.length === 0) {
-        throw new TypeError(`routing-context: staticRoutes() got a routing key that is not a non-empty string: ${JSON.stringify(key)}`);
+        throw new TypeError(
+          `routing-context: staticRoutes() got a routing key that is not a non-empty string: ${JSON.stringify(key)}`,
+        );
       }
       table.set(key, ANY_SANDBOX);
     }
   } else {
     for (const [key, sandbox] of Object.entries(routes)) {
       if (typeof sandbox !== 'string' || sandbox.length === 0) {
-        throw new TypeError(`routing-context: staticRoutes() maps routing key "${key}" to ${JSON.stringify(sandbox)}; expected a sandbox name`);
+        throw new TypeError(
+          `routing-context: staticRoutes() maps routing key "${key}" to ${JSON.stringify(sandbox)}; expected a sandbox name`,
+        );
       }
       table.set(key, sandbox);
     }

@@ -36,7 +36,13 @@ const STATE_KEY = Symbol.for('routing-context.store.v1');
 const globalRecord = globalThis as unknown as Record<symbol, GlobalState | undefined>;
 
 function createState(): GlobalState {
-  return { als: new AsyncLocalStorage<string>(), raw: {}, options: normalizeOptions({}), version: 0, bridge: undefined };
+  return {
+    als: new AsyncLocalStorage<string>(),
+    raw: {},
+    options: normalizeOptions({}),
+    version: 0,
+    bridge: undefined,
+  };
 }
 
 /** @internal */

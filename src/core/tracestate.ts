@@ -1,3 +1,5 @@
+import type { NormalizedOptions } from './options.js';
+
 /** W3C Trace Context limits. */
 export const MAX_TRACESTATE_MEMBERS = 32;
 /** 32 members of up to 256 + 1 + 256 characters, with separators. */
@@ -11,12 +13,8 @@ function isOws(c: number): boolean {
  * Finds the routing key in a (combined) `tracestate` value: members `name=value`, names from
  * `names` in order of preference, the first valid one among duplicates.
  */
-export function findInTracestate(
-  header: string,
-  names: readonly string[],
-  isValid: (key: string) => boolean,
-  onReject?: (name: string, value: string) => void,
-): string | undefined {
+export function findInTracestate(header: string, o: NormalizedOptions): string | undefined {
+  const names = o.acceptKeys;
   const len = header.length;
   if (len === 0 || len > MAX_TRACESTATE_LENGTH) return undefined;
   let best: string | undefined;
@@ -38,10 +36,10 @@ export function findInTracestate(
           const name = names[j]!;
           if (eq - ms === name.length && header.startsWith(name, ms)) {
             const value = header.slice(eq + 1, me);
-            if (value.length <= 256 && isValid(value)) {
+            if (value.length <= 256 && o.isValid(value)) {
               best = value;
               bestIndex = j;
-            } else onReject?.(name, value.slice(0, 128));
+            } else o.reportInvalid?.({ source: 'tracestate', name, value: value.slice(0, 128) });
             break;
           }
         }

@@ -28,8 +28,18 @@ describe('context', () => {
       const out: (string | undefined)[] = [getRoutingKey()];
       await sleep(1);
       out.push(getRoutingKey());
-      await new Promise<void>((resolve) => setImmediate(() => (out.push(getRoutingKey()), resolve())));
-      out.push(await withRoutingKey('pr-2', async () => (await sleep(1), getRoutingKey())));
+      await new Promise<void>((resolve) =>
+        setImmediate(() => {
+          out.push(getRoutingKey());
+          resolve();
+        }),
+      );
+      out.push(
+        await withRoutingKey('pr-2', async () => {
+          await sleep(1);
+          return getRoutingKey();
+        }),
+      );
       out.push(getRoutingKey());
       out.push(withRoutingKey(undefined, () => getRoutingKey()));
       return out;

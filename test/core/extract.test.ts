@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 describe('extractRoutingKey: sources', () => {
   it('reads baggage by the W3C rules', () => {
     expect(extractRoutingKey({ baggage: 'sd-routing-key=pr-1' })).toBe('pr-1');
-    expect(extractRoutingKey({ baggage: 'a=1,\t sd-routing-key \t=\t pr-1 \t;prop=1;flag, b=2' })).toBe('pr-1');
+    expect(extractRoutingKey({ baggage: 'a=1,\t sd-routing-key \t=\t pr-1 \t;prop=1;flag, b=2' })).toBe(
+      'pr-1',
+    );
     // Value split on the FIRST '=': "k=v=w" has value "v=w" (invalid as a key here).
     expect(extractRoutingKey({ baggage: 'sd-routing-key=a=b' })).toBeUndefined();
     expect(extractRoutingKey({ baggage: 'sd-routing-key=pr%2D1' })).toBe('pr-1');
@@ -17,7 +19,9 @@ describe('extractRoutingKey: sources', () => {
   it('prefers the configured names in order, and the first valid member among duplicates', () => {
     expect(extractRoutingKey({ baggage: 'sd-sandbox=s1,sd-routing-key=r1' })).toBe('r1');
     expect(extractRoutingKey({ baggage: 'sd-sandbox=s1' })).toBe('s1');
-    expect(extractRoutingKey({ baggage: 'sd-routing-key=bad key,sd-routing-key=r2,sd-routing-key=r3' })).toBe('r2');
+    expect(extractRoutingKey({ baggage: 'sd-routing-key=bad key,sd-routing-key=r2,sd-routing-key=r3' })).toBe(
+      'r2',
+    );
     expect(extractRoutingKey({ baggage: 'sd-routing-key=,sd-sandbox=s1' })).toBe('s1');
   });
 
@@ -45,7 +49,9 @@ describe('extractRoutingKey: sources', () => {
   it('reads dedicated headers first', () => {
     const options: RoutingOptions = { headers: ['X-Routing-Key'] };
     expect(extractRoutingKey({ 'x-routing-key': 'h1', baggage: 'sd-routing-key=b1' }, options)).toBe('h1');
-    expect(extractRoutingKey({ 'x-routing-key': 'bad value', baggage: 'sd-routing-key=b1' }, options)).toBe('b1');
+    expect(extractRoutingKey({ 'x-routing-key': 'bad value', baggage: 'sd-routing-key=b1' }, options)).toBe(
+      'b1',
+    );
     expect(extractRoutingKey({ 'x-routing-key': ['bad value', 'h2'] }, options)).toBe('h2');
   });
 
@@ -81,7 +87,17 @@ describe('extractRoutingKey: carriers', () => {
   });
 
   it('treats carriers it cannot read as absent', () => {
-    for (const carrier of [null, undefined, 42, 'baggage', [], {}, { baggage: 42 }, { baggage: {} }, { baggage: [] }]) {
+    for (const carrier of [
+      null,
+      undefined,
+      42,
+      'baggage',
+      [],
+      {},
+      { baggage: 42 },
+      { baggage: {} },
+      { baggage: [] },
+    ]) {
       expect(extractRoutingKey(carrier as never)).toBeUndefined();
     }
     const throwing = Object.defineProperty({}, 'baggage', {
@@ -91,7 +107,12 @@ describe('extractRoutingKey: carriers', () => {
       enumerable: true,
     });
     expect(extractRoutingKey(throwing)).toBeUndefined();
-    const badGetter = { get: () => { throw new Error('boom'); }, set() {} };
+    const badGetter = {
+      get: () => {
+        throw new Error('boom');
+      },
+      set() {},
+    };
     expect(extractRoutingKey(badGetter)).toBeUndefined();
   });
 });
@@ -125,7 +146,9 @@ describe('extractRoutingKey: hostile input', () => {
     const members = (n: number) => Array.from({ length: n }, (_, i) => `m${i}=v`);
     expect(extractRoutingKey({ baggage: ['sd-routing-key=ok', ...members(63)].join(',') })).toBe('ok');
     expect(extractRoutingKey({ baggage: ['sd-routing-key=ok', ...members(64)].join(',') })).toBeUndefined();
-    expect(extractRoutingKey({ baggage: ['sd-routing-key=ok', ...members(10_000)].join(',') })).toBeUndefined();
+    expect(
+      extractRoutingKey({ baggage: ['sd-routing-key=ok', ...members(10_000)].join(',') }),
+    ).toBeUndefined();
     const head = 'sd-routing-key=ok,pad=';
     expect(extractRoutingKey({ baggage: head + 'x'.repeat(8192 - head.length) })).toBe('ok');
     expect(extractRoutingKey({ baggage: head + 'x'.repeat(8193 - head.length) })).toBeUndefined();

@@ -1,6 +1,6 @@
 import { Metadata } from '@grpc/grpc-js';
+import { defaultTextMapGetter, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { W3CBaggagePropagator } from '@opentelemetry/core';
-import { propagation, ROOT_CONTEXT, defaultTextMapGetter } from '@opentelemetry/api';
 import {
   extractRoutingKey,
   injectRoutingKey,
@@ -109,7 +109,10 @@ describe('injectRoutingKey', () => {
 
 describe('routingHeaders', () => {
   it('gives what a test client sends', () => {
-    expect(routingHeaders('pr-142')).toEqual({ baggage: 'sd-routing-key=pr-142', tracestate: 'sd-routing-key=pr-142' });
+    expect(routingHeaders('pr-142')).toEqual({
+      baggage: 'sd-routing-key=pr-142',
+      tracestate: 'sd-routing-key=pr-142',
+    });
     expect(routingHeaders('pr-142', { headers: ['x-routing-key'] })).toEqual({
       baggage: 'sd-routing-key=pr-142',
       tracestate: 'sd-routing-key=pr-142',

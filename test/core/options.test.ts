@@ -1,4 +1,10 @@
-import { configureRouting, extractRoutingKey, getRoutingKey, resetRouting, withRoutingKey } from 'routing-context';
+import {
+  configureRouting,
+  extractRoutingKey,
+  getRoutingKey,
+  resetRouting,
+  withRoutingKey,
+} from 'routing-context';
 import { afterEach, describe, expect, it } from 'vitest';
 import { normalizeOptions } from '../../src/core/options.js';
 
@@ -14,7 +20,11 @@ describe('configureRouting', () => {
     ['legacyHeaders', { legacyHeaders: 'yes' }, /option "legacyHeaders"/],
     ['tracestate.write', { tracestate: { write: 1 } }, /option "tracestate.write"/],
     ['queryParam', { queryParam: '' }, /option "queryParam"/],
-    ['hostPattern without key group', { hostPattern: /^pr-(\d+)/ }, /option "hostPattern".*named group "key"/],
+    [
+      'hostPattern without key group',
+      { hostPattern: /^pr-(\d+)/ },
+      /option "hostPattern".*named group "key"/,
+    ],
     ['hostPattern string', { hostPattern: '^pr-' }, /option "hostPattern"/],
     ['validate', { validate: 'abc' }, /option "validate"/],
     ['propagateTo', { propagateTo: ['x'] }, /option "propagateTo"/],
@@ -65,7 +75,10 @@ describe('configureRouting', () => {
 describe('propagateTo and trustIncoming', () => {
   it('matches exact hosts, wildcard subdomains and RegExps; deny wins', () => {
     const o = normalizeOptions({
-      propagateTo: { allow: ['api.internal', '*.svc.cluster.local', /^10\./], deny: ['secret.svc.cluster.local'] },
+      propagateTo: {
+        allow: ['api.internal', '*.svc.cluster.local', /^10\./],
+        deny: ['secret.svc.cluster.local'],
+      },
     });
     expect(o.allowsHost('api.internal')).toBe(true);
     expect(o.allowsHost('API.Internal.')).toBe(true);
@@ -84,7 +97,9 @@ describe('propagateTo and trustIncoming', () => {
     const req = { headers: {}, socket: { remoteAddress: '10.1.2.3' } };
     expect(normalizeOptions({}).trusts(req)).toBe(true);
     expect(normalizeOptions({ trustIncoming: false }).trusts(req)).toBe(false);
-    const internal = normalizeOptions({ trustIncoming: (r) => r.socket?.remoteAddress?.startsWith('10.') === true });
+    const internal = normalizeOptions({
+      trustIncoming: (r) => r.socket?.remoteAddress?.startsWith('10.') === true,
+    });
     expect(internal.trusts(req)).toBe(true);
     expect(internal.trusts({ headers: {}, socket: { remoteAddress: '8.8.8.8' } })).toBe(false);
     const throwing = normalizeOptions({

@@ -3,7 +3,9 @@ import { extractRoutingKey, injectRoutingKey, type RoutingOptions } from 'routin
 import { describe, expect, it } from 'vitest';
 
 const validKey = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
-const token = fc.stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}$/).filter((t) => t !== 'sd-routing-key' && t !== 'sd-sandbox');
+const token = fc
+  .stringMatching(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}$/)
+  .filter((t) => t !== 'sd-routing-key' && t !== 'sd-sandbox');
 const octets = fc.stringMatching(/^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,30}$/);
 const member = fc.tuple(token, octets).map(([k, v]) => `${k}=${v}`);
 const baggage = fc.array(member, { maxLength: 20 }).map((m) => m.join(','));
@@ -12,7 +14,24 @@ const baggage = fc.array(member, { maxLength: 20 }).map((m) => m.join(','));
 const hostileText = fc
   .array(
     fc.oneof(
-      fc.constantFrom('sd-routing-key', 'sd-sandbox', '=', ',', ';', ' ', '\t', '\r\n', '"', '%', '%2', '%zz', '%C3', 'ü', '\u0000', '\\'),
+      fc.constantFrom(
+        'sd-routing-key',
+        'sd-sandbox',
+        '=',
+        ',',
+        ';',
+        ' ',
+        '\t',
+        '\r\n',
+        '"',
+        '%',
+        '%2',
+        '%zz',
+        '%C3',
+        'ü',
+        '\u0000',
+        '\\',
+      ),
       fc.string({ maxLength: 8 }),
       validKey,
     ),
@@ -25,12 +44,27 @@ const headerValue = fc.oneof(
   fc.array(hostileText, { maxLength: 5 }),
   hostileText.map((s) => Buffer.from(s)),
   fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a)),
-  fc.array(fc.oneof(hostileText, hostileText.map((s) => Buffer.from(s))), { maxLength: 4 }),
+  fc.array(
+    fc.oneof(
+      hostileText,
+      hostileText.map((s) => Buffer.from(s)),
+    ),
+    { maxLength: 4 },
+  ),
   fc.constantFrom(null, undefined, 42, {}, [], Number.NaN),
 );
 
 const carrier = fc.dictionary(
-  fc.constantFrom('baggage', 'Baggage', 'tracestate', 'uberctx-sd-routing-key', 'ot-baggage-sd-sandbox', 'x-routing-key', 'host', 'other'),
+  fc.constantFrom(
+    'baggage',
+    'Baggage',
+    'tracestate',
+    'uberctx-sd-routing-key',
+    'ot-baggage-sd-sandbox',
+    'x-routing-key',
+    'host',
+    'other',
+  ),
   headerValue,
 );
 
@@ -77,14 +111,18 @@ describe('properties', () => {
 
   it('merging into hostile existing baggage never throws and stays within the limits', () => {
     fc.assert(
-      fc.property(validKey, fc.oneof(hostileText, fc.array(hostileText, { maxLength: 4 })), (key, existing) => {
-        const headers: Record<string, unknown> = { baggage: existing };
-        injectRoutingKey(headers, key);
-        const written = headers.baggage as string;
-        expect(Buffer.byteLength(written)).toBeLessThanOrEqual(8192);
-        expect(written.split(',').length).toBeLessThanOrEqual(64);
-        expect(extractRoutingKey(headers)).toBe(key);
-      }),
+      fc.property(
+        validKey,
+        fc.oneof(hostileText, fc.array(hostileText, { maxLength: 4 })),
+        (key, existing) => {
+          const headers: Record<string, unknown> = { baggage: existing };
+          injectRoutingKey(headers, key);
+          const written = headers.baggage as string;
+          expect(Buffer.byteLength(written)).toBeLessThanOrEqual(8192);
+          expect(written.split(',').length).toBeLessThanOrEqual(64);
+          expect(extractRoutingKey(headers)).toBe(key);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -94,7 +132,9 @@ describe('properties', () => {
       fc.property(validKey, fc.array(member, { maxLength: 63 }), fc.nat(), (key, members, at) => {
         const list = [...members];
         list.splice(at % (list.length + 1), 0, `sd-routing-key=${key}`);
-        expect(extractRoutingKey({ baggage: list.join(',') })).toBe(list.join(',').length <= 8192 ? key : undefined);
+        expect(extractRoutingKey({ baggage: list.join(',') })).toBe(
+          list.join(',').length <= 8192 ? key : undefined,
+        );
       }),
       { numRuns: 500 },
     );
