@@ -1,0 +1,319 @@
+import { exists, getKeyIndexes, hasFlag } from '@ioredis/commands';
+import { RoutingContextError } from '../core/errors.js';
+import { getRoutingKey } from '../core/state.js';
+
+/** A command argument as Redis clients hold them once their own transformations are done. */
+export type RedisArg = string | Buffer | number;
+
+/**
+ * The key namespace of one routing key (or of the baseline prefix), prepared once.
+ * @internal
+ */
+export interface Namespace {
+  /** `"<key>:"` */
+  readonly text: string;
+  readonly buffer: Buffer;
+  /** `text` with glob characters escaped, for `SCAN MATCH` and `KEYS` patterns. */
+  readonly pattern: string;
+  readonly patternBuffer: Buffer;
+}
+
+type Stripper = (reply: unknown, ns: Namespace) => unknown;
+
+type PlanKind =
+  | 'table' // key positions from @ioredis/commands
+  | 'keys' // KEYS pattern
+  | 'scan' // SCAN cursor [MATCH pattern] ...
+  | 'first' // the first argument is the only key or channel (PUBLISH)
+  | 'all' // every argument is a channel (SUBSCRIBE, UNSUBSCRIBE)
+  | 'patterns' // every argument is a channel pattern (PSUBSCRIBE, PUNSUBSCRIBE)
+  | 'subcommand' // container command whose subcommand decides where the key is
+  | 'free' // touches no key: allowed everywhere
+  | 'refuse'; // keys unknown or keyspace-wide: refused in a namespace
+
+/** How one command name is routed, computed once per distinct spelling. */
+interface Plan {
+  readonly name: string;
+  readonly kind: PlanKind;
+  readonly strip: Stripper | undefined;
+  readonly subcommands: Readonly<Record<string, number>> | undefined;
+}
+
+/**
+ * Commands the table lists without keys that never touch the keyspace, so they are safe in a
+ * routed context. Every other keyless command (FLUSHDB, RANDOMKEY, DBSIZE, DEBUG, PUBSUB, ...) is
+ * refused there.
+ */
+const FREE = new Set([
+  'asking',
+  'auth',
+  'client',
+  'command',
+  'discard',
+  'echo',
+  'exec',
+  'function',
+  'hello',
+  'info',
+  'lastsave',
+  'lolwut',
+  'multi',
+  'ping',
+  'quit',
+  'readonly',
+  'readwrite',
+  'reset',
+  'role',
+  'script',
+  'select',
+  'time',
+  'unwatch',
+  'wait',
+  'waitaof',
+]);
+
+/**
+ * Container commands the table lists without keys although some subcommands take one: the
+ * argument position of the key (after the command name) per subcommand. Subcommands not listed
+ * (HELP, MEMORY STATS, ...) touch no key.
+ */
+const SUBCOMMAND_KEYS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  object: { encoding: 1, freq: 1, idletime: 1, refcount: 1 },
+  memory: { usage: 1 },
+  xinfo: { stream: 1, groups: 1, consumers: 1 },
+  xgroup: { create: 1, setid: 1, destroy: 1, createconsumer: 1, delconsumer: 1 },
+};
+
+function stripKey(key: unknown, ns: Namespace): unknown {
+  if (typeof key === 'string') return key.startsWith(ns.text) ? key.slice(ns.text.length) : key;
+  if (Buffer.isBuffer(key)) {
+    return key.length >= ns.buffer.length && ns.buffer.equals(key.subarray(0, ns.buffer.length))
+      ? key.subarray(ns.buffer.length)
+      : key;
+  }
+  return key;
+}
+
+function stripKeyList(reply: unknown, ns: Namespace): unknown {
+  if (!Array.isArray(reply)) return reply;
+  const out = new Array(reply.length);
+  for (let i = 0; i < reply.length; i++) out[i] = stripKey(reply[i], ns);
+  return out;
+}
+
+/** `[cursor, keys]` */
+function stripScan(reply: unknown, ns: Namespace): unknown {
+  if (!Array.isArray(reply) || reply.length !== 2) return reply;
+  return [reply[0], stripKeyList(reply[1], ns)];
+}
+
+/** `[key, ...]` (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX, LMPOP, BLMPOP, ZMPOP, BZMPOP) or null. */
+function stripFirst(reply: unknown, ns: Namespace): unknown {
+  if (!Array.isArray(reply) || reply.length === 0) return reply;
+  const out = reply.slice();
+  out[0] = stripKey(out[0], ns);
+  return out;
+}
+
+/** `[[stream, entries], ...]` (XREAD, XREADGROUP in RESP2) or null. */
+function stripStreams(reply: unknown, ns: Namespace): unknown {
+  if (!Array.isArray(reply)) return reply;
+  return reply.map((entry) => stripFirst(entry, ns));
+}
+
+const STRIPPERS: Readonly<Record<string, Stripper>> = {
+  keys: stripKeyList,
+  scan: stripScan,
+  blpop: stripFirst,
+  brpop: stripFirst,
+  bzpopmin: stripFirst,
+  bzpopmax: stripFirst,
+  lmpop: stripFirst,
+  blmpop: stripFirst,
+  zmpop: stripFirst,
+  bzmpop: stripFirst,
+  xread: stripStreams,
+  xreadgroup: stripStreams,
+};
+
+function kindOf(lower: string): PlanKind {
+  switch (lower) {
+    case 'keys':
+      return 'keys';
+    case 'scan':
+      return 'scan';
+    case 'publish':
+      return 'first';
+    case 'subscribe':
+    case 'unsubscribe':
+      return 'all';
+    case 'psubscribe':
+    case 'punsubscribe':
+      return 'patterns';
+  }
+  if (SUBCOMMAND_KEYS[lower] !== undefined) return 'subcommand';
+  if (FREE.has(lower)) return 'free';
+  if (!exists(lower)) return 'refuse';
+  // Keyless commands answer [] for any arguments; the others answer from the table.
+  if (hasKeySpec(lower)) return 'table';
+  return 'refuse';
+}
+
+/** Whether the table can locate keys for `lower` (fixed spec or a movable-keys handler). */
+function hasKeySpec(lower: string): boolean {
+  // A fixed spec yields a key at its first position for a long enough argument list; movable
+  // commands (EVAL numkeys, ZUNIONSTORE, XREAD STREAMS, SORT, MIGRATE...) are handled by the table.
+  const probe = ['1', '1', '1', '1', '1', '1', '1', '1'];
+  try {
+    return getKeyIndexes(lower, probe).length > 0 || isMovable(lower);
+  } catch {
+    return false;
+  }
+}
+
+function isMovable(lower: string): boolean {
+  // Every movable-keys command of the table (EVAL numkeys, ZUNIONSTORE, XREAD STREAMS, SORT BY/GET,
+  // MIGRATE KEYS, LMPOP...) has a dedicated handler in getKeyIndexes.
+  return hasFlag(lower, 'movablekeys');
+}
+
+const plans = new Map<string, Plan>();
+
+function planFor(name: string): Plan {
+  let plan = plans.get(name);
+  if (plan === undefined) {
+    const lower = name.toLowerCase();
+    const kind = kindOf(lower);
+    plan = { name: lower, kind, strip: STRIPPERS[lower], subcommands: SUBCOMMAND_KEYS[lower] };
+    // Names come from code, not requests, but bound the cache anyway.
+    if (plans.size < 2048) plans.set(name, plan);
+  }
+  return plan;
+}
+
+const GLOB = /[*?[\]\\]/g;
+
+function makeNamespace(prefix: string): Namespace {
+  const text = `${prefix}:`;
+  const pattern = text.replace(GLOB, '\\$&');
+  return Object.freeze({
+    text,
+    buffer: Buffer.from(text),
+    pattern,
+    patternBuffer: Buffer.from(pattern),
+  });
+}
+
+function prefixed(arg: RedisArg, ns: Namespace): RedisArg {
+  if (typeof arg === 'string') return ns.text + arg;
+  if (Buffer.isBuffer(arg)) return Buffer.concat([ns.buffer, arg]);
+  return ns.text + String(arg);
+}
+
+function prefixedPattern(arg: RedisArg, ns: Namespace): RedisArg {
+  if (Buffer.isBuffer(arg)) return Buffer.concat([ns.patternBuffer, arg]);
+  return ns.pattern + String(arg);
+}
+
+/**
+ * Refusal of a command whose keys cannot be located in a namespaced context.
+ * @internal
+ */
+export function unroutable(name: string, ns: Namespace): RoutingContextError {
+  return new RoutingContextError(
+    'ERR_UNROUTABLE_COMMAND',
+    `routing-context: Redis command ${name.toUpperCase()} is refused in the key namespace "${ns.text}": ` +
+      'the command table cannot say which of its arguments are keys, so it could read or write shared ' +
+      'state. Run it outside the routed context (withRoutingKey(undefined, ...)) if that is intended.',
+  );
+}
+
+/**
+ * The namespace-aware rewrite of one client: the active namespace and the argument rewrite.
+ * @internal
+ */
+export class KeyRouter {
+  readonly #baseline: Namespace | undefined;
+  readonly #baselinePrefix: string | undefined;
+  readonly #namespaces = new Map<string, Namespace>();
+
+  constructor(baselinePrefix: string | undefined) {
+    this.#baselinePrefix = baselinePrefix;
+    this.#baseline = baselinePrefix === undefined ? undefined : makeNamespace(baselinePrefix);
+  }
+
+  /**
+   * The namespace of the active context: the routing key's, else the baseline prefix's, else
+   * `undefined` (baseline without prefix: commands pass through unchanged).
+   * @throws RoutingContextError when the routing key equals the baseline prefix.
+   */
+  current(): Namespace | undefined {
+    const key = getRoutingKey();
+    if (key === undefined) return this.#baseline;
+    let ns = this.#namespaces.get(key);
+    if (ns === undefined) {
+      if (key === this.#baselinePrefix) {
+        throw new RoutingContextError(
+          'ERR_ROUTING_KEY_CONFLICT',
+          `routing-context: routing key "${key}" equals the Redis baselinePrefix, so its keys would mix with the baseline's.`,
+        );
+      }
+      ns = makeNamespace(key);
+      // Routing keys are few; bound the cache in case they are not.
+      if (this.#namespaces.size >= 1024) this.#namespaces.clear();
+      this.#namespaces.set(key, ns);
+    }
+    return ns;
+  }
+
+  /**
+   * The arguments of `name` rewritten into `ns` (a new array; `args` is never changed).
+   * `args` excludes the command name.
+   * @throws RoutingContextError when the command's keys cannot be located.
+   */
+  rewrite(name: string, args: readonly RedisArg[], ns: Namespace): RedisArg[] {
+    const plan = planFor(name);
+    const out = args.slice();
+    switch (plan.kind) {
+      case 'table': {
+        const indexes = getKeyIndexes(plan.name, out);
+        for (const i of indexes) out[i] = prefixed(out[i]!, ns);
+        return out;
+      }
+      case 'first':
+        if (out.length > 0) out[0] = prefixed(out[0]!, ns);
+        return out;
+      case 'all':
+        for (let i = 0; i < out.length; i++) out[i] = prefixed(out[i]!, ns);
+        return out;
+      case 'patterns':
+      case 'keys':
+        for (let i = 0; i < out.length; i++) out[i] = prefixedPattern(out[i]!, ns);
+        return out;
+      case 'scan': {
+        for (let i = 1; i < out.length - 1; i += 2) {
+          if (String(out[i]).toLowerCase() === 'match') {
+            out[i + 1] = prefixedPattern(out[i + 1]!, ns);
+            return out;
+          }
+        }
+        out.push('MATCH', `${ns.pattern}*`);
+        return out;
+      }
+      case 'subcommand': {
+        const index = out.length > 0 ? plan.subcommands![String(out[0]).toLowerCase()] : undefined;
+        if (index !== undefined && index < out.length) out[index] = prefixed(out[index]!, ns);
+        return out;
+      }
+      case 'free':
+        return out;
+      default:
+        throw unroutable(name, ns);
+    }
+  }
+
+  /** The reply stripper of `name`, if its reply contains key names. */
+  stripperOf(name: string): Stripper | undefined {
+    return planFor(name).strip;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A routed Redis client: every key argument carries the active routing key.
+ * @packageDocumentation
+ */
+import { KeyRouter } from './commands.js';
+import { wrapIoredis } from './ioredis.js';
+import { wrapNodeRedis } from './node-redis.js';
+import type { RoutedRedisOptions } from './types.js';
+
+export type { RoutedRedisOptions } from './types.js';
+
+const ROUTED = new WeakSet<object>();
+const KNOWN_OPTIONS = new Set(['baselinePrefix']);
+
+function normalizeBaselinePrefix(options: RoutedRedisOptions | undefined): string | undefined {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new TypeError('routing-context: routedRedis options must be an object');
+  }
+  for (const name of Object.keys(options ?? {})) {
+    if (!KNOWN_OPTIONS.has(name)) {
+      throw new TypeError(`routing-context: unknown routedRedis option "${name}" (known: baselinePrefix)`);
+    }
+  }
+  const prefix = options?.baselinePrefix ?? process.env.CACHE_KEY_PREFIX;
+  if (prefix === undefined || prefix === '') return undefined;
+  if (typeof prefix !== 'string') {
+    throw new TypeError(`routing-context: option "baselinePrefix" must be a string, got ${typeof prefix}`);
+  }
+  return prefix;
+}
+
+function isNodeRedis(client: Record<string, unknown>): boolean {
+  const self = client._self as Record<string, unknown> | undefined;
+  return typeof self === 'object' && self !== null && typeof self._executeCommand === 'function';
+}
+
+function isIoredis(client: Record<string, unknown>): boolean {
+  return typeof client.sendCommand === 'function' && typeof client.pipeline === 'function';
+}
+
+/**
+ * Returns a client of the same type whose commands run in the key namespace of the active
+ * routing key: `GET cart:7` inside a request routed to `pr-142` reads `pr-142:cart:7` (the
+ * semantics of the core's `cacheKey`). Works with an ioredis `Redis` or `Cluster` and with a
+ * node-redis v4/v5 client; the original client is not changed and keeps working unrouted.
+ *
+ * - Key positions come from the Redis command table of `@ioredis/commands`, including
+ *   movable-keys commands (`EVAL`/`EVALSHA`/`FCALL` KEYS, `ZUNIONSTORE`, `XREAD STREAMS`,
+ *   `SORT ... BY/GET/STORE`, `LMPOP`, `MIGRATE`...), and `OBJECT`/`MEMORY USAGE`/`XINFO`/`XGROUP`.
+ * - `SCAN` and `KEYS` patterns are confined to the namespace, and the keys they return are
+ *   stripped back, as are the key names in `BLPOP`/`BRPOP`/`BZPOPMIN`/`BZPOPMAX`/`LMPOP`/
+ *   `BLMPOP`/`ZMPOP`/`BZMPOP`/`XREAD`/`XREADGROUP` replies.
+ * - Pipelines and transactions rewrite each command in the context that queues it.
+ * - Pub/sub channels (`PUBLISH`, `SUBSCRIBE`, `PSUBSCRIBE`, sharded variants) are prefixed too;
+ *   message events report the physical (prefixed) channel name.
+ * - A command whose keys the table cannot locate (module commands, `FLUSHDB`, `RANDOMKEY`,
+ *   `DBSIZE`, `PUBSUB`...) is refused in a namespace with a `RoutingContextError` of code
+ *   `ERR_UNROUTABLE_COMMAND`, instead of touching shared state.
+ * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
+ *
+ * @param client - an ioredis `Redis`/`Cluster` or a node-redis client (connected or not)
+ * @param options - see {@link RoutedRedisOptions}
+ * @returns the routed client, typed as `client`
+ * @throws `TypeError` when `client` is not a supported Redis client or an option is invalid
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { routedRedis } from 'routing-context/redis';
+ *
+ * const redis = routedRedis(new Redis());
+ * // inside a request routed to "pr-142": writes "pr-142:cart:7"
+ * await redis.set('cart:7', json);
+ * ```
+ * @public
+ */
+export function routedRedis<T extends object>(client: T, options?: RoutedRedisOptions): T {
+  const baselinePrefix = normalizeBaselinePrefix(options);
+  if (typeof client !== 'object' || client === null) {
+    throw new TypeError('routing-context: routedRedis expects an ioredis or node-redis client');
+  }
+  if (ROUTED.has(client)) {
+    throw new TypeError(
+      'routing-context: this Redis client is already routed; wrap the original client instead',
+    );
+  }
+  const record = client as unknown as Record<string, unknown>;
+  const router = new KeyRouter(baselinePrefix);
+  let routed: T;
+  if (isNodeRedis(record)) routed = wrapNodeRedis(client, router);
+  else if (isIoredis(record)) routed = wrapIoredis(client, router);
+  else
+    throw new TypeError(
+      'routing-context: routedRedis expects an ioredis Redis/Cluster or a node-redis client',
+    );
+  ROUTED.add(routed);
+  return routed;
+}

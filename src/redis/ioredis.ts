@@ -1,0 +1,118 @@
+import type { KeyRouter, Namespace, RedisArg } from './commands.js';
+
+/** The parts of an ioredis `Command` the wrapper reads and rewrites. */
+interface CommandLike {
+  name: string;
+  args: RedisArg[];
+  promise: Promise<unknown>;
+  resolve: (value: unknown) => unknown;
+  reject: (error: Error) => void;
+  keys?: unknown;
+  slot?: unknown;
+}
+
+interface PipelineLike {
+  sendCommand(command: CommandLike): unknown;
+  addBatch(commands: unknown[]): unknown;
+}
+
+type Method = (...args: any[]) => any;
+
+/** Commands already rewritten when a pipeline queued them; `exec` sends them as they are. */
+const queued = new WeakSet<CommandLike>();
+
+/**
+ * Rewrites `command` into the active namespace. Returns the error that refuses it, if any.
+ */
+function route(router: KeyRouter, command: CommandLike): Error | undefined {
+  let ns: Namespace | undefined;
+  try {
+    ns = router.current();
+    if (ns === undefined) return undefined;
+    command.args = router.rewrite(command.name, command.args, ns);
+  } catch (error) {
+    return error as Error;
+  }
+  // Cluster routing caches the keys and slot computed from the old arguments.
+  if (command.keys !== undefined) command.keys = undefined;
+  if (command.slot !== undefined) command.slot = undefined;
+  const strip = router.stripperOf(command.name);
+  if (strip !== undefined) {
+    const resolve = command.resolve;
+    const namespace = ns;
+    command.resolve = (value: unknown) => resolve(strip(value, namespace));
+  }
+  return undefined;
+}
+
+/**
+ * Wraps an ioredis `Redis` or `Cluster`: a Proxy whose `sendCommand` (the single path of every
+ * command method, `call`, scripts and scan streams) rewrites keys, and whose `pipeline`/`multi`
+ * rewrite each command in the context that queues it.
+ * @internal
+ */
+export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
+  const target = client as unknown as Record<PropertyKey, unknown>;
+
+  function sendCommand(this: unknown, command: CommandLike, ...rest: unknown[]): unknown {
+    if (!queued.has(command)) {
+      const refused = route(router, command);
+      if (refused !== undefined) {
+        command.reject(refused);
+        return command.promise;
+      }
+    }
+    return (target.sendCommand as Method).call(target, command, ...rest);
+  }
+
+  function routePipeline<P>(pipeline: P): P {
+    const queue = (pipeline as unknown as PipelineLike).sendCommand;
+    (pipeline as unknown as PipelineLike).sendCommand = function queueRouted(
+      this: unknown,
+      command: CommandLike,
+    ) {
+      const refused = route(router, command);
+      // Refuse at queue time: a queued command would otherwise be sent with its shared keys.
+      if (refused !== undefined) throw refused;
+      queued.add(command);
+      return queue.call(this, command);
+    };
+    return pipeline;
+  }
+
+  function pipeline(this: unknown, commands?: unknown[]): unknown {
+    const created = routePipeline((target.pipeline as Method).call(proxy));
+    if (Array.isArray(commands)) (created as PipelineLike).addBatch(commands);
+    return created;
+  }
+
+  function multi(this: unknown, commands?: unknown, options?: { pipeline?: boolean }): unknown {
+    if (options === undefined && !Array.isArray(commands)) {
+      options = commands as typeof options;
+      commands = undefined;
+    }
+    const created = (target.multi as Method).call(proxy, options);
+    // `{ pipeline: false }` sends MULTI at once and returns a promise; later commands go through
+    // the routed `sendCommand`.
+    if (options?.pipeline === false) return created;
+    routePipeline(created);
+    if (Array.isArray(commands)) (created as PipelineLike).addBatch(commands);
+    return created;
+  }
+
+  const proxy: T = new Proxy(client, {
+    get(t, property, receiver) {
+      switch (property) {
+        case 'sendCommand':
+          return sendCommand;
+        case 'pipeline':
+          return pipeline;
+        case 'multi':
+          return multi;
+        default:
+          return Reflect.get(t, property, receiver);
+      }
+    },
+  });
+  return proxy;
+}

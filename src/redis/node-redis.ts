@@ -1,0 +1,184 @@
+import type { KeyRouter, Namespace, RedisArg } from './commands.js';
+
+type Method = (...args: any[]) => any;
+type TransformReply = (reply: unknown, ...rest: unknown[]) => unknown;
+
+interface ParserLike {
+  readonly redisArgs: RedisArg[];
+}
+
+interface MultiLike {
+  addCommand(args: RedisArg[] & { preserve?: unknown }, transformReply?: TransformReply): unknown;
+}
+
+/** Names of node-redis pub/sub methods, and whether they take patterns. */
+const PUBSUB_METHODS: ReadonlyMap<string, boolean> = new Map([
+  ['subscribe', false],
+  ['SUBSCRIBE', false],
+  ['unsubscribe', false],
+  ['UNSUBSCRIBE', false],
+  ['sSubscribe', false],
+  ['SSUBSCRIBE', false],
+  ['sUnsubscribe', false],
+  ['SUNSUBSCRIBE', false],
+  ['pSubscribe', true],
+  ['PSUBSCRIBE', true],
+  ['pUnsubscribe', true],
+  ['PUNSUBSCRIBE', true],
+]);
+
+function withStrip(
+  transformReply: TransformReply | undefined,
+  strip: ((reply: unknown, ns: Namespace) => unknown) | undefined,
+  ns: Namespace,
+): TransformReply | undefined {
+  if (strip === undefined) return transformReply;
+  return (reply, ...rest) => {
+    const stripped = strip(reply, ns);
+    return transformReply === undefined ? stripped : transformReply(stripped, ...rest);
+  };
+}
+
+/**
+ * Wraps a node-redis (v4/v5) client.
+ *
+ * node-redis command methods call `this._self._executeCommand(command, parser, ...)`, where
+ * `parser.redisArgs` holds the final arguments, and `_self` is the real client (whose private
+ * fields the other methods need). The wrapper is a Proxy that hands command methods a `this`
+ * whose `_self` routes `_executeCommand`, while every other method sees the real `_self`.
+ * `sendCommand`, `multi` (queue time), `watch` and the pub/sub methods are routed too.
+ * @internal
+ */
+export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T {
+  const target = client as unknown as Record<PropertyKey, unknown>;
+  const real = target._self as Record<PropertyKey, unknown>;
+  const commandPrototype = Object.getPrototypeOf(real) as object;
+
+  function executeCommand(
+    command: unknown,
+    parser: ParserLike,
+    options: unknown,
+    transform?: TransformReply,
+  ) {
+    let ns: Namespace | undefined;
+    try {
+      ns = router.current();
+      if (ns !== undefined) {
+        // `parser` belongs to this call only: rewrite its arguments in place.
+        const args = parser.redisArgs;
+        const name = String(args[0]);
+        const rewritten = router.rewrite(name, args.slice(1), ns);
+        for (let i = 0; i < rewritten.length; i++) args[i + 1] = rewritten[i]!;
+        transform = withStrip(transform, router.stripperOf(name), ns);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return (real._executeCommand as Method).call(real, command, parser, options, transform);
+  }
+
+  function sendCommand(this: unknown, args: RedisArg[], options?: unknown): Promise<unknown> {
+    let ns: Namespace | undefined;
+    let outbound = args;
+    try {
+      ns = router.current();
+      if (ns !== undefined) {
+        const name = String(args[0]);
+        outbound = [args[0]!, ...router.rewrite(name, args.slice(1), ns)];
+        const strip = router.stripperOf(name);
+        if (strip !== undefined) {
+          const namespace = ns;
+          return (target.sendCommand as Method)
+            .call(target, outbound, options)
+            .then((reply: unknown) => strip(reply, namespace));
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return (target.sendCommand as Method).call(target, outbound, options);
+  }
+
+  function multi(this: unknown, ...args: unknown[]): unknown {
+    const created = (target.multi as Method).apply(proxy, args) as MultiLike;
+    const add = created.addCommand;
+    created.addCommand = function addRouted(this: unknown, redisArgs, transformReply) {
+      // Throws at queue time: a queued command would otherwise run with its shared keys.
+      const ns = router.current();
+      if (ns === undefined) return add.call(this, redisArgs, transformReply);
+      const name = String(redisArgs[0]);
+      const rewritten: RedisArg[] & { preserve?: unknown } = [
+        redisArgs[0]!,
+        ...router.rewrite(name, redisArgs.slice(1), ns),
+      ];
+      if (redisArgs.preserve !== undefined) rewritten.preserve = redisArgs.preserve;
+      return add.call(this, rewritten, withStrip(transformReply, router.stripperOf(name), ns));
+    };
+    return created;
+  }
+
+  function watch(this: unknown, key: RedisArg | RedisArg[]): unknown {
+    const ns = router.current();
+    const keys = ns === undefined ? key : router.rewrite('watch', Array.isArray(key) ? key : [key], ns);
+    return (target.watch as Method).call(proxy, keys);
+  }
+
+  const pubsub = new Map<string, Method>();
+  function pubsubMethod(name: string, patterns: boolean): Method {
+    let method = pubsub.get(name);
+    if (method === undefined) {
+      const original = target[name] as Method;
+      const command = patterns ? 'psubscribe' : 'subscribe';
+      method = function routedPubSub(this: unknown, channels?: RedisArg | RedisArg[], ...rest: unknown[]) {
+        const ns = router.current();
+        if (ns === undefined || channels === undefined) return original.call(proxy, channels, ...rest);
+        const list = Array.isArray(channels) ? channels : [channels];
+        return original.call(proxy, router.rewrite(command, list, ns), ...rest);
+      };
+      pubsub.set(name, method);
+    }
+    return method;
+  }
+
+  // The `this` of command methods: its `_self` routes `_executeCommand`; scripts call
+  // `this._executeScript`, which calls `this.sendCommand`.
+  const commandThis = Object.create(client) as Record<PropertyKey, unknown>;
+  commandThis._self = commandThis;
+  commandThis._executeCommand = executeCommand;
+  commandThis.sendCommand = sendCommand;
+  const commands = new Map<PropertyKey, unknown>();
+
+  const proxy: T = new Proxy(client, {
+    get(t, property, receiver) {
+      switch (property) {
+        case 'sendCommand':
+          return sendCommand;
+        case 'multi':
+        case 'MULTI':
+          return multi;
+        case 'watch':
+        case 'WATCH':
+          return watch;
+        case 'Multi':
+          return Reflect.get(t, property, receiver);
+      }
+      if (typeof property === 'string') {
+        const patterns = PUBSUB_METHODS.get(property);
+        if (patterns !== undefined) return pubsubMethod(property, patterns);
+      }
+      // Command methods, scripts and module namespaces live on the class node-redis builds per
+      // configuration, the real client's prototype.
+      if (Object.hasOwn(commandPrototype, property)) {
+        let routed = commands.get(property);
+        if (routed === undefined) {
+          const value = Reflect.get(commandThis, property);
+          routed = typeof value === 'function' ? value.bind(commandThis) : value;
+          commands.set(property, routed);
+        }
+        return routed;
+      }
+      return Reflect.get(t, property, receiver);
+    },
+  });
+  return proxy;
+}
