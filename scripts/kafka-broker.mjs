@@ -11,6 +11,11 @@
 //   const kafka = await startKafka();          // { brokers: '127.0.0.1:PORT', ... }
 //   ...
 //   await kafka.stop();
+//   (also exported: fetchKafkaJars({ version, cacheDir, log }) and DEFAULT_KAFKA_VERSION)
+//
+// Lifetime: each broker gets a tiny /bin/sh watchdog that SIGTERMs (then
+// SIGKILLs) the JVM and deletes its temp data dir if this Node process dies,
+// even by SIGKILL; 'exit'/SIGINT/SIGTERM/SIGHUP are handled in-process too.
 //
 // CLI:
 //   node scripts/kafka-broker.mjs run   [--version X] [--port N]
@@ -98,10 +103,10 @@ async function tailLines(file, n = LOG_TAIL_LINES) {
 const propEscape = (s) => String(s).replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
 
 function toProperties(obj) {
-  return Object.entries(obj)
+  return `${Object.entries(obj)
     .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k}=${propEscape(v)}`)
-    .join('\n') + '\n';
+    .join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------- tools
@@ -150,7 +155,11 @@ function checkJava(kafkaVersion) {
 
 function checkMvn(libsDir) {
   const mvn = mvnCommand();
-  const r = spawnSync(mvn, ['-v'], { encoding: 'utf8', timeout: 60_000, shell: process.platform === 'win32' });
+  const r = spawnSync(mvn, ['-v'], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    shell: process.platform === 'win32',
+  });
   if (r.error?.code === 'ENOENT' || (r.status !== 0 && /not found|not recognized/i.test(`${r.stderr}`))) {
     throw new Error(
       `Cannot download Kafka jars: Apache Maven (\`${mvn}\`) was not found. Install it ` +
@@ -201,7 +210,8 @@ function loggingPom(version, libFiles) {
   const log4jApi = libFiles.map((f) => /^log4j-api-(2\.[\w.-]+)\.jar$/.exec(f)).find(Boolean);
   const v = log4jApi ? log4jApi[1] : FALLBACK_LOG4J2_VERSION;
   const binding = slf4j && Number(slf4j[1]) >= 2 ? 'log4j-slf4j2-impl' : 'log4j-slf4j-impl';
-  const noSlf4j = '<exclusions><exclusion><groupId>org.slf4j</groupId><artifactId>*</artifactId></exclusion></exclusions>';
+  const noSlf4j =
+    '<exclusions><exclusion><groupId>org.slf4j</groupId><artifactId>*</artifactId></exclusion></exclusions>';
   return pomXml(`kafka-${version}-logging`, [
     dep('org.apache.logging.log4j', binding, v, noSlf4j),
     dep('org.apache.logging.log4j', 'log4j-api', v),
@@ -234,8 +244,12 @@ function runMvn(mvn, args, { cwd, timeoutMs, logFile }) {
     child.once('exit', async (code, signal) => {
       clearTimeout(timer);
       if (code === 0) return resolve();
-      const why = signal ? `was killed (${signal}${signal === 'SIGKILL' ? ', timeout?' : ''})` : `exited with code ${code}`;
-      reject(new Error(`\`${mvn} ${args.join(' ')}\` ${why}. Output (${logFile}):\n${await tailLines(logFile)}`));
+      const why = signal
+        ? `was killed (${signal}${signal === 'SIGKILL' ? ', timeout?' : ''})`
+        : `exited with code ${code}`;
+      reject(
+        new Error(`\`${mvn} ${args.join(' ')}\` ${why}. Output (${logFile}):\n${await tailLines(logFile)}`),
+      );
     });
   });
 }
@@ -319,7 +333,15 @@ export async function fetchKafkaJars(options = {}) {
     const copyDeps = (pom) =>
       runMvn(
         mvn,
-        ['-q', '-B', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, '-DincludeScope=runtime', `-DoutputDirectory=${tmpLibs}`],
+        [
+          '-q',
+          '-B',
+          '-f',
+          pom,
+          `${DEPENDENCY_PLUGIN}:copy-dependencies`,
+          '-DincludeScope=runtime',
+          `-DoutputDirectory=${tmpLibs}`,
+        ],
         { cwd: verDir, timeoutMs: Math.max(1000, deadline - Date.now()), logFile: mvnLog },
       );
     const pom = path.join(verDir, 'pom.xml');
@@ -337,7 +359,7 @@ export async function fetchKafkaJars(options = {}) {
     }
     await fsp.writeFile(
       path.join(tmpLibs, COMPLETE_MARKER),
-      JSON.stringify({ version, jars: files.length, at: new Date().toISOString() }) + '\n',
+      `${JSON.stringify({ version, jars: files.length, at: new Date().toISOString() })}\n`,
     );
     if (fs.existsSync(libsDir) && !isComplete(libsDir)) {
       await fsp.rm(libsDir, { recursive: true, force: true }); // leftover of an older, non-atomic layout
@@ -432,14 +454,14 @@ function installProcessHooks() {
 const WATCHDOG_SH = `
 P=$1; J=$2; D=$3; K=$4
 trap '' INT HUP
+nap() { sleep 0.5 2>/dev/null || sleep 1; }
 while kill -0 "$P" 2>/dev/null && kill -0 "$J" 2>/dev/null; do sleep 1; done
 kill -0 "$P" 2>/dev/null && exit 0
 if kill -0 "$J" 2>/dev/null; then
   kill -TERM "$J" 2>/dev/null
   i=0
-  while kill -0 "$J" 2>/dev/null && [ "$i" -lt ${STOP_GRACE_MS / 1000} ]; do sleep 1; i=$((i+1)); done
-  kill -KILL "$J" 2>/dev/null
-  sleep 1
+  while kill -0 "$J" 2>/dev/null && [ "$i" -lt ${(STOP_GRACE_MS / 1000) * 2} ]; do nap; i=$((i+1)); done
+  if kill -0 "$J" 2>/dev/null; then kill -KILL "$J" 2>/dev/null; sleep 1; fi
 fi
 [ "$K" = 1 ] || rm -rf "$D"
 `;
@@ -447,10 +469,22 @@ fi
 function spawnWatchdog(brokerPid, dataDir, keep) {
   if (process.platform === 'win32') return null;
   try {
-    const wd = spawn('/bin/sh', ['-c', WATCHDOG_SH, 'kafka-broker-watchdog', String(process.pid), String(brokerPid), dataDir, keep ? '1' : '0'], {
-      detached: true,
-      stdio: 'ignore',
-    });
+    const wd = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        WATCHDOG_SH,
+        'kafka-broker-watchdog',
+        String(process.pid),
+        String(brokerPid),
+        dataDir,
+        keep ? '1' : '0',
+      ],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
     wd.on('error', noop);
     wd.unref();
     return wd;
@@ -489,7 +523,8 @@ function serverProperties({ version, port, controllerPort, dataDir, overrides })
     'group.initial.rebalance.delay.ms': 0,
     'num.partitions': 1,
     'auto.create.topics.enable': true,
-    'log.cleaner.dedupe.buffer.size': 1048576,
+    // Kafka requires strictly more than 1 MiB per cleaner thread (1048576 is rejected); keeps heap small.
+    'log.cleaner.dedupe.buffer.size': 2 * 1024 * 1024,
   };
   if (majorOf(version) >= 4) {
     Object.assign(props, {
@@ -560,8 +595,39 @@ function runJavaTool(java, args, { cwd, outFile, timeoutMs }) {
 
 class StartError extends Error {}
 
+/** First ERROR/FATAL lines and exception lines of a log (the cause is often far above the tail). */
+async function errorLines(file, max = 12) {
+  let text = '';
+  try {
+    const fh = await fsp.open(file, 'r');
+    try {
+      const buf = Buffer.alloc(Math.min((await fh.stat()).size, 8 * 1024 * 1024));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      text = buf.toString('utf8', 0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return [];
+  }
+  const seen = new Set();
+  for (const line of text.split(/\r?\n/)) {
+    if (
+      !/^\[[^\]]+\] (ERROR|FATAL) |^(Caused by: |Exception in thread )|^[\w.$]+(Exception|Error)\b/.test(line)
+    )
+      continue;
+    const l = line.length > 400 ? `${line.slice(0, 400)}...` : line;
+    if (seen.has(l)) continue;
+    seen.add(l);
+    if (seen.size >= max) break;
+  }
+  return [...seen];
+}
+
 async function failureDetails(logFile, outFile) {
   let s = '';
+  const errors = [...(await errorLines(logFile)), ...(await errorLines(outFile))];
+  if (errors.length) s += `\n--- errors found in the logs ---\n${errors.join('\n')}`;
   for (const f of [logFile, outFile]) {
     const t = await tailLines(f);
     if (t.trim()) s += `\n--- last ${LOG_TAIL_LINES} lines of ${f} ---\n${t}`;
@@ -573,7 +639,8 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
   const t0 = Date.now();
   let port = wantedPort;
   if (port) {
-    if (!(await isPortFree(port))) throw new Error(`Cannot start Kafka: port 127.0.0.1:${port} is already in use`);
+    if (!(await isPortFree(port)))
+      throw new Error(`Cannot start Kafka: port 127.0.0.1:${port} is already in use`);
   } else {
     [port] = await freePorts(1);
   }
@@ -627,8 +694,21 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
     try {
       await runJavaTool(
         java,
-        ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-Djava.awt.headless=true', ...logArgs, '-cp', cp,
-          'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile],
+        [
+          '-Xmx256m',
+          '-XX:+UseSerialGC',
+          '-XX:TieredStopAtLevel=1',
+          '-Djava.awt.headless=true',
+          ...logArgs,
+          '-cp',
+          cp,
+          'kafka.tools.StorageTool',
+          'format',
+          '-t',
+          clusterId,
+          '-c',
+          propsFile,
+        ],
         { cwd: dataDir, outFile, timeoutMs: Math.max(30_000, timeoutMs) },
       );
     } catch (e) {
@@ -637,7 +717,9 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
     const tFormat = Date.now();
 
     // 2. start the broker
-    const heap = process.env.KAFKA_HEAP_OPTS ? process.env.KAFKA_HEAP_OPTS.trim().split(/\s+/) : ['-Xmx512m', '-Xms256m'];
+    const heap = process.env.KAFKA_HEAP_OPTS
+      ? process.env.KAFKA_HEAP_OPTS.trim().split(/\s+/)
+      : ['-Xmx512m', '-Xms256m'];
     const jvmArgs = [
       ...heap,
       '-XX:+UseG1GC',
@@ -660,7 +742,9 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
     const spawnError = new Promise((resolve) => child.once('error', resolve));
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     if (child.pid) watchdog = spawnWatchdog(child.pid, dataDir, keep);
-    log(`Kafka ${version} starting (pid ${child.pid}, port ${port}, controller ${controllerPort}, data ${dataDir})`);
+    log(
+      `Kafka ${version} starting (pid ${child.pid}, port ${port}, controller ${controllerPort}, data ${dataDir})`,
+    );
 
     // 3. wait until the log says it started and the port accepts connections
     await new Promise((resolve, reject) => {
@@ -679,7 +763,11 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
       };
       const timer = setTimeout(() => finish(new StartError(`not ready after ${timeoutMs} ms`)), timeoutMs);
       exited.then(({ code, signal }) =>
-        finish(new StartError(`the java process exited (${signal ? `signal ${signal}` : `code ${code}`}) before the broker was ready`)),
+        finish(
+          new StartError(
+            `the java process exited (${signal ? `signal ${signal}` : `code ${code}`}) before the broker was ready`,
+          ),
+        ),
       );
       spawnError.then((e) => finish(new StartError(`could not run ${java}: ${e.message}`)));
       const poll = async () => {
@@ -720,7 +808,10 @@ async function startOnce({ version, java, libsDir, port: wantedPort, timeoutMs, 
 
     let stopping = null;
     exited.then(({ code, signal }) => {
-      if (!stopping) log(`Kafka ${version} (pid ${child.pid}) exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
+      if (!stopping)
+        log(
+          `Kafka ${version} (pid ${child.pid}) exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`,
+        );
     });
 
     const stop = () =>
@@ -789,7 +880,16 @@ export async function startKafka(options = {}) {
   const attempts = port ? 1 : 3; // a picked free port can be grabbed by someone else before Kafka binds it
   for (let i = 1; ; i++) {
     try {
-      return await startOnce({ version, java, libsDir, port, timeoutMs, log, keep, overrides: options.serverProperties });
+      return await startOnce({
+        version,
+        java,
+        libsDir,
+        port,
+        timeoutMs,
+        log,
+        keep,
+        overrides: options.serverProperties,
+      });
     } catch (e) {
       if (!e.portConflict || i >= attempts) throw e;
       log(`port conflict while starting Kafka; retrying with new ports (${i}/${attempts - 1})`);
