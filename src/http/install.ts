@@ -1,0 +1,311 @@
+import dc from 'node:diagnostics_channel';
+import http from 'node:http';
+import https from 'node:https';
+import { syncBuiltinESMExports } from 'node:module';
+import { injectWith } from '../core/codec.js';
+import type { NormalizedOptions } from '../core/options.js';
+import { getRoutingKey, optionsResolver } from '../core/state.js';
+import type { HeaderValue } from '../core/types.js';
+import type { HttpPropagationOptions, UninstallHttpPropagation } from './types.js';
+
+/** The part of Node's `ClientRequest` this module uses. */
+interface ClientRequestLike {
+  readonly host?: string;
+  readonly headersSent: boolean;
+  getHeader(name: string): HeaderValue;
+  setHeader(name: string, value: string): unknown;
+}
+
+/** The state of one `undici` request we routed, for headers other instrumentations add later. */
+interface RoutedUndiciRequest {
+  readonly key: string;
+  readonly options: NormalizedOptions;
+}
+
+const ROUTED = Symbol('routing-context.routed-undici-request');
+
+/** The part of undici's internal `Request` (the `undici:request:create` message) this module uses. */
+interface UndiciRequestLike {
+  origin?: unknown;
+  /** `[name, value, name, value, …]` in undici 6+, `"name: value\r\n…"` in undici 5. */
+  headers: unknown;
+  addHeader?: (name: string, value: string) => unknown;
+  [ROUTED]?: RoutedUndiciRequest;
+}
+
+type RequestFunction = (...args: unknown[]) => ClientRequestLike;
+
+interface Install {
+  readonly getOptions: () => NormalizedOptions;
+}
+
+interface PropagationState {
+  /** Active installs; the most recent one's options apply. */
+  readonly installs: Install[];
+  /** The `undici:request:create` subscriber, shared by every copy of this module in the process. */
+  onUndiciRequest: ((message: unknown) => void) | undefined;
+}
+
+// One state per process, shared by the ESM and CJS builds, so installing from both is harmless.
+const STATE_KEY = Symbol.for('routing-context.http-propagation.v1');
+// Marks our wrappers (and holds what they wrap) so no copy of this module wraps twice.
+const ORIGINAL = Symbol.for('routing-context.http-propagation.original');
+const UNDICI_REQUEST_CREATE = 'undici:request:create';
+
+const globalRecord = globalThis as unknown as Record<symbol, PropagationState | undefined>;
+const propagation: PropagationState =
+  globalRecord[STATE_KEY] ?? (globalRecord[STATE_KEY] = { installs: [], onUndiciRequest: undefined });
+
+type PatchableModule = Record<'request' | 'get', RequestFunction>;
+const MODULES = [http, https] as unknown as PatchableModule[];
+const METHODS = ['request', 'get'] as const;
+
+/** The options of the most recent active install, or `undefined` when none is active. */
+function activeOptions(): NormalizedOptions | undefined {
+  const installs = propagation.installs;
+  return installs.length === 0 ? undefined : installs[installs.length - 1]!.getOptions();
+}
+
+/**
+ * Adds the active key to a `ClientRequest` whose headers are not written yet, merging it into the
+ * `baggage` header already set (by the caller or by OpenTelemetry's http instrumentation, which
+ * injects before the request is built). Never throws into the caller.
+ */
+function routeClientRequest(request: ClientRequestLike): void {
+  if (propagation.installs.length === 0) return;
+  const key = getRoutingKey();
+  if (key === undefined) return;
+  try {
+    const o = activeOptions()!;
+    // Headers given as an array, or an `Expect` header, make Node write the head in the
+    // constructor: too late to add anything.
+    if (request.headersSent || !o.isValid(key) || !o.allowsHost(request.host ?? 'localhost')) return;
+    const carrier: Record<string, HeaderValue> = { baggage: request.getHeader('baggage') };
+    if (o.tracestateWrite) carrier.tracestate = request.getHeader('tracestate');
+    injectWith(carrier, key, o);
+    for (const name in carrier) {
+      const value = carrier[name];
+      if (typeof value === 'string') request.setHeader(name, value);
+    }
+  } catch {
+    // A header the runtime refuses must not break the application's request.
+  }
+}
+
+function wrapRequestFunction(original: RequestFunction): RequestFunction {
+  const routed = function routedRequest(this: unknown, ...args: unknown[]): ClientRequestLike {
+    const request = Reflect.apply(original, this, args) as ClientRequestLike;
+    routeClientRequest(request);
+    return request;
+  };
+  Object.defineProperty(routed, ORIGINAL, { value: original });
+  return routed;
+}
+
+/** The hostname (no port, IPv6 in brackets) of an undici origin such as `http://[::1]:8080`. */
+function hostnameOf(origin: unknown): string {
+  if (typeof origin !== 'string') return origin instanceof URL ? origin.hostname : '';
+  const scheme = origin.indexOf('://');
+  let start = scheme === -1 ? 0 : scheme + 3;
+  let end = origin.length;
+  for (let i = start; i < end; i++) {
+    const c = origin.charCodeAt(i);
+    if (c === 47 || c === 63 || c === 35) {
+      end = i;
+      break;
+    }
+  }
+  const at = origin.lastIndexOf('@', end - 1);
+  if (at >= start) start = at + 1;
+  if (origin.charCodeAt(start) === 91) {
+    const close = origin.indexOf(']', start);
+    return origin.slice(start, close === -1 || close > end ? end : close + 1);
+  }
+  const colon = origin.indexOf(':', start);
+  return origin.slice(start, colon === -1 || colon > end ? end : colon);
+}
+
+function isMergedHeader(lowerName: string, o: NormalizedOptions): boolean {
+  return lowerName === 'baggage' || (o.tracestateWrite && lowerName === 'tracestate');
+}
+
+function pushValue(into: string[], value: unknown): void {
+  if (typeof value === 'string') into.push(value);
+  else if (Array.isArray(value)) for (const v of value) if (typeof v === 'string') into.push(v);
+}
+
+/**
+ * Rewrites an undici request's headers so they carry `key`: every `baggage` (and `tracestate`)
+ * value already there is merged into ONE header with our member first, the headers written by
+ * `injectWith` replace earlier ones of the same name.
+ */
+function routeUndiciHeaders(request: UndiciRequestLike, key: string, o: NormalizedOptions): void {
+  const baggage: string[] = [];
+  const tracestate: string[] = [];
+  const headers = request.headers;
+  const lines = typeof headers === 'string' ? headers.split('\r\n') : undefined;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i];
+      if (typeof name !== 'string' || (name.length !== 7 && name.length !== 10)) continue;
+      const lower = name.toLowerCase();
+      if (lower === 'baggage') pushValue(baggage, headers[i + 1]);
+      else if (lower === 'tracestate') pushValue(tracestate, headers[i + 1]);
+    }
+  } else if (lines !== undefined) {
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      const lower = line.slice(0, colon).trim().toLowerCase();
+      if (lower === 'baggage') baggage.push(line.slice(colon + 1).trim());
+      else if (lower === 'tracestate') tracestate.push(line.slice(colon + 1).trim());
+    }
+  } else {
+    return;
+  }
+  const carrier: Record<string, HeaderValue> = { baggage: baggage.length > 0 ? baggage : undefined };
+  if (o.tracestateWrite) carrier.tracestate = tracestate.length > 0 ? tracestate : undefined;
+  injectWith(carrier, key, o);
+  if (Array.isArray(headers)) {
+    let kept = 0;
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const name = headers[i];
+      if (typeof name === 'string' && typeof carrier[name.toLowerCase()] === 'string') continue;
+      headers[kept++] = name;
+      headers[kept++] = headers[i + 1];
+    }
+    headers.length = kept;
+    for (const name in carrier) {
+      const value = carrier[name];
+      if (typeof value === 'string') headers.push(name, value);
+    }
+  } else if (lines !== undefined) {
+    let out = '';
+    for (const line of lines) {
+      if (line.length === 0) continue;
+      const colon = line.indexOf(':');
+      if (typeof carrier[line.slice(0, colon).trim().toLowerCase()] === 'string') continue;
+      out += `${line}\r\n`;
+    }
+    for (const name in carrier) {
+      const value = carrier[name];
+      if (typeof value === 'string') out += `${name}: ${value}\r\n`;
+    }
+    request.headers = out;
+  }
+}
+
+/**
+ * Replaces `addHeader` on one routed undici request: an instrumentation that subscribed to
+ * `undici:request:create` after us (OpenTelemetry's undici instrumentation adds its `baggage`
+ * this way) gets its value merged into our header instead of sending a second one.
+ */
+function mergingAddHeader(this: UndiciRequestLike, name: string, value: string): unknown {
+  const own = (Object.getPrototypeOf(this) as UndiciRequestLike).addHeader!;
+  const result = own.call(this, name, value);
+  const routed = this[ROUTED];
+  if (
+    routed !== undefined &&
+    typeof name === 'string' &&
+    isMergedHeader(name.toLowerCase(), routed.options)
+  ) {
+    try {
+      routeUndiciHeaders(this, routed.key, routed.options);
+    } catch {
+      // Leave the request as the other instrumentation made it.
+    }
+  }
+  return result;
+}
+
+function onUndiciRequest(message: unknown): void {
+  if (propagation.installs.length === 0) return;
+  const key = getRoutingKey();
+  if (key === undefined) return;
+  try {
+    const request = (message as { request?: UndiciRequestLike } | null)?.request;
+    if (request === null || typeof request !== 'object') return;
+    const o = activeOptions()!;
+    if (!o.isValid(key) || !o.allowsHost(hostnameOf(request.origin))) return;
+    routeUndiciHeaders(request, key, o);
+    const own = (Object.getPrototypeOf(request) as UndiciRequestLike).addHeader;
+    if (typeof own === 'function' && request.addHeader === own) {
+      request[ROUTED] = { key, options: o };
+      request.addHeader = mergingAddHeader;
+    }
+  } catch {
+    // Never break the caller's fetch.
+  }
+}
+
+function enable(): void {
+  for (const mod of MODULES) {
+    for (const method of METHODS) {
+      const current = mod[method] as RequestFunction & { [ORIGINAL]?: RequestFunction };
+      if (current[ORIGINAL] === undefined) mod[method] = wrapRequestFunction(current);
+    }
+  }
+  // `import { request } from 'node:http'` bindings see the wrappers only after this.
+  syncBuiltinESMExports();
+  if (propagation.onUndiciRequest === undefined) {
+    propagation.onUndiciRequest = onUndiciRequest;
+    dc.subscribe(UNDICI_REQUEST_CREATE, onUndiciRequest);
+  }
+}
+
+function disable(): void {
+  for (const mod of MODULES) {
+    for (const method of METHODS) {
+      const current = mod[method] as RequestFunction & { [ORIGINAL]?: RequestFunction };
+      // Someone wrapped over us (an APM agent): leave the chain alone; our wrapper is now a
+      // pass-through because no install is active.
+      if (current[ORIGINAL] !== undefined) mod[method] = current[ORIGINAL];
+    }
+  }
+  syncBuiltinESMExports();
+  const subscriber = propagation.onUndiciRequest;
+  if (subscriber !== undefined) {
+    propagation.onUndiciRequest = undefined;
+    dc.unsubscribe(UNDICI_REQUEST_CREATE, subscriber);
+  }
+}
+
+/**
+ * Makes every outbound `http.request`, `http.get`, `https.request`, `https.get` and global `fetch`
+ * made inside a routed context carry the routing key, with no OpenTelemetry required.
+ *
+ * The key is merged into the request's `baggage` header (one header, our member first, never
+ * duplicated, other members kept), plus the dedicated `headers` and, when switched on,
+ * `tracestate` and legacy headers. Requests made outside a routed context are left untouched, and
+ * hosts that `propagateTo` denies never receive the key. Works alongside OpenTelemetry's http and
+ * undici instrumentations: their `baggage` is merged, not sent twice.
+ *
+ * Installing more than once is harmless; the most recent active install's options apply.
+ * `http` requests whose headers are given as an array, or that carry `Expect`, are written by
+ * Node before they can be changed and are left as they are.
+ *
+ * @param options - routing options for outbound requests, merged over the process-wide ones
+ * @returns a function that removes this install
+ * @throws `TypeError` naming the option when `options` is invalid
+ * @example
+ * ```ts
+ * import { installHttpPropagation } from 'routing-context/http';
+ *
+ * installHttpPropagation({ propagateTo: { deny: ['api.stripe.com'] } });
+ * // inside a request handled by routingMiddleware():
+ * await fetch('http://inventory/api/items'); // carries `baggage: sd-routing-key=<key>`
+ * ```
+ * @public
+ */
+export function installHttpPropagation(options?: HttpPropagationOptions): UninstallHttpPropagation {
+  const install: Install = { getOptions: optionsResolver(options) };
+  propagation.installs.push(install);
+  if (propagation.installs.length === 1) enable();
+  let removed = false;
+  return function uninstallHttpPropagation(): void {
+    if (removed) return;
+    removed = true;
+    const index = propagation.installs.lastIndexOf(install);
+    if (index !== -1) propagation.installs.splice(index, 1);
+    if (propagation.installs.length === 0) disable();
+  };
+}
