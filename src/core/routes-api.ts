@@ -137,6 +137,19 @@ function requestUrl(
   return url.toString();
 }
 
+/**
+ * Delay before the next attempt after `failures` consecutive failures: 1 s doubling up to 30 s,
+ * jittered into the upper half of that ceiling so that many clients do not retry in step.
+ * @internal
+ */
+export function backoffDelay(failures: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(
+    ROUTES_API_DEFAULTS.backoffMaxMs,
+    ROUTES_API_DEFAULTS.backoffBaseMs * 2 ** Math.min(Math.max(failures, 1) - 1, 16),
+  );
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -297,11 +310,7 @@ export function routesApi(options: RoutesApiOptions = {}): RoutesSource {
         if (closed) return;
         failures++;
         report(error instanceof Error ? error : new Error(String(error)));
-        const ceiling = Math.min(
-          ROUTES_API_DEFAULTS.backoffMaxMs,
-          ROUTES_API_DEFAULTS.backoffBaseMs * 2 ** Math.min(failures - 1, 16),
-        );
-        schedule(ceiling / 2 + Math.random() * (ceiling / 2));
+        schedule(backoffDelay(failures));
       },
     );
   }
