@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import { Redis } from 'ioredis';
 import { getRoutingKey, withRoutingKey } from 'routing-context';
 import { routedRedis } from 'routing-context/redis';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
@@ -150,7 +150,12 @@ describe('routedRedis(ioredis)', () => {
 
   it('refuses commands whose keys the table cannot locate, in a namespace', async () => {
     const rk = key('refuse');
-    for (const run of [() => redis.flushdb(), () => redis.randomkey(), () => redis.dbsize()]) {
+    const refused: Array<() => Promise<unknown>> = [
+      () => redis.flushdb(),
+      () => redis.randomkey(),
+      () => redis.dbsize(),
+    ];
+    for (const run of refused) {
       await expect(withRoutingKey(rk, run)).rejects.toMatchObject({ code: 'ERR_UNROUTABLE_COMMAND' });
     }
     await expect(withRoutingKey(rk, () => redis.call('JSON.GET', 'doc'))).rejects.toMatchObject({

@@ -64,7 +64,7 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * @throws `TypeError` when `client` is not a supported Redis client or an option is invalid
  * @example
  * ```ts
- * import Redis from 'ioredis';
+ * import { Redis } from 'ioredis';
  * import { routedRedis } from 'routing-context/redis';
  *
  * const redis = routedRedis(new Redis());
