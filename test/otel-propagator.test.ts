@@ -12,11 +12,7 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
+import { tracing } from '@opentelemetry/sdk-node';
 import { getRoutingKey, withRoutingKey } from 'routing-context';
 import { enableOtelBridge, RoutingPropagator } from 'routing-context/otel';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -324,8 +320,10 @@ describe('the bridge', () => {
   });
 
   it('puts the key on spans when spanAttribute is set', () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const exporter = new tracing.InMemorySpanExporter();
+    const provider = new tracing.BasicTracerProvider({
+      spanProcessors: [new tracing.SimpleSpanProcessor(exporter)],
+    });
     const tracer = provider.getTracer('test');
     const p = routingPropagator({ spanAttribute: true });
     const server = tracer.startSpan('server');
