@@ -92,10 +92,25 @@ function routeClientRequest(request: ClientRequestLike): void {
   }
 }
 
-function wrapRequestFunction(original: RequestFunction): RequestFunction {
+function wrapRequest(original: RequestFunction): RequestFunction {
   const routed = function routedRequest(this: unknown, ...args: unknown[]): ClientRequestLike {
     const request = Reflect.apply(original, this, args) as ClientRequestLike;
     routeClientRequest(request);
+    return request;
+  };
+  Object.defineProperty(routed, ORIGINAL, { value: original });
+  return routed;
+}
+
+/**
+ * Node's `get` calls the module's internal `request` and ends the request before returning, so
+ * wrapping it cannot add headers in time: ours goes through the module's (wrapped) `request`
+ * instead, then ends, exactly as Node's does.
+ */
+function wrapGet(mod: PatchableModule, original: RequestFunction): RequestFunction {
+  const routed = function routedGet(...args: unknown[]): ClientRequestLike {
+    const request = Reflect.apply(mod.request, mod, args) as ClientRequestLike & { end(): void };
+    request.end();
     return request;
   };
   Object.defineProperty(routed, ORIGINAL, { value: original });
@@ -241,7 +256,9 @@ function enable(): void {
   for (const mod of MODULES) {
     for (const method of METHODS) {
       const current = mod[method] as RequestFunction & { [ORIGINAL]?: RequestFunction };
-      if (current[ORIGINAL] === undefined) mod[method] = wrapRequestFunction(current);
+      if (current[ORIGINAL] === undefined) {
+        mod[method] = method === 'request' ? wrapRequest(current) : wrapGet(mod, current);
+      }
     }
   }
   // `import { request } from 'node:http'` bindings see the wrappers only after this.

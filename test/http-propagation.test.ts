@@ -1,0 +1,244 @@
+// installHttpPropagation against real http and https servers: what goes on the wire for
+// http.request, http.get, https.request, https.get and global fetch, inside and outside a routed
+// context, merged baggage, denied hosts, double installs and uninstall.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http, { type IncomingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getRoutingKey, withRoutingKey } from 'routing-context';
+import { installHttpPropagation } from 'routing-context/http';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+interface Seen {
+  headers: IncomingHttpHeaders;
+  raw: string[];
+}
+
+/** Every `baggage` value as sent on the wire (one entry per header line). */
+function baggageLines(seen: Seen): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < seen.raw.length; i += 2)
+    if (seen.raw[i]!.toLowerCase() === 'baggage') out.push(seen.raw[i + 1]!);
+  return out;
+}
+
+function echo(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const body: Seen = { headers: req.headers, raw: req.rawHeaders };
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(body));
+}
+
+let server: http.Server;
+let tlsServer: https.Server;
+let port = 0;
+let tlsPort = 0;
+let certDir = '';
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+const tlsAgent = new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: false });
+
+function read(res: http.IncomingMessage): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on('data', (c: Buffer) => chunks.push(c));
+    res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString()) as Seen));
+    res.on('error', reject);
+  });
+}
+
+type Client = (headers?: Record<string, string>, host?: string) => Promise<Seen>;
+
+const clients: Record<string, Client> = {
+  'http.request': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host, port, path: '/', agent, headers }, (res) =>
+        read(res).then(resolve, reject),
+      );
+      req.on('error', reject);
+      req.end();
+    }),
+  'http.get (URL form)': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      http
+        .get(`http://${host}:${port}/x?y=1`, { agent, headers }, (res) => read(res).then(resolve, reject))
+        .on('error', reject);
+    }),
+  'https.request': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      const req = https.request({ host, port: tlsPort, path: '/', agent: tlsAgent, headers }, (res) =>
+        read(res).then(resolve, reject),
+      );
+      req.on('error', reject);
+      req.end();
+    }),
+  'https.get': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      https
+        .get({ host, port: tlsPort, path: '/', agent: tlsAgent, headers }, (res) =>
+          read(res).then(resolve, reject),
+        )
+        .on('error', reject);
+    }),
+  fetch: async (headers = {}, host = '127.0.0.1') =>
+    (await fetch(`http://${host}:${port}/`, { headers })).json() as Promise<Seen>,
+};
+
+beforeAll(async () => {
+  certDir = mkdtempSync(join(tmpdir(), 'routing-context-tls-'));
+  // A real TLS server needs a certificate; openssl is part of the test machine's toolchain.
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(certDir, 'key.pem'),
+      '-out',
+      join(certDir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+    ],
+    { stdio: 'ignore' },
+  );
+  server = http.createServer(echo);
+  tlsServer = https.createServer(
+    { key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) },
+    echo,
+  );
+  // `::` accepts both 127.0.0.1 and localhost (which may resolve to ::1).
+  await new Promise<void>((r) => server.listen(0, '::', r));
+  await new Promise<void>((r) => tlsServer.listen(0, '::', r));
+  port = (server.address() as AddressInfo).port;
+  tlsPort = (tlsServer.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  agent.destroy();
+  tlsAgent.destroy();
+  await new Promise((r) => server.close(r));
+  await new Promise((r) => tlsServer.close(r));
+  rmSync(certDir, { recursive: true, force: true });
+});
+
+describe.each(Object.entries(clients))('%s', (_name, send) => {
+  let uninstall: (() => void) | undefined;
+  afterEach(() => uninstall?.());
+
+  it('carries the key inside a routed context, in one baggage header with one member', async () => {
+    uninstall = installHttpPropagation();
+    const seen = await withRoutingKey('pr-142', () => send());
+    expect(baggageLines(seen)).toEqual(['sd-routing-key=pr-142']);
+  });
+
+  it('sends nothing outside a routed context, nor in an explicit baseline context', async () => {
+    uninstall = installHttpPropagation();
+    expect(baggageLines(await send())).toEqual([]);
+    const nested = await withRoutingKey('outer', () => withRoutingKey(undefined, () => send()));
+    expect(baggageLines(nested)).toEqual([]);
+    // A caller's own baggage passes through untouched.
+    expect(baggageLines(await send({ baggage: 'a=1' }))).toEqual(['a=1']);
+  });
+
+  it('merges into an existing baggage header: ours first, a stale routing member replaced, others kept', async () => {
+    uninstall = installHttpPropagation();
+    const seen = await withRoutingKey('fresh', () =>
+      send({ Baggage: 'a=1,sd-routing-key=stale, b=2;prop', 'x-other': 'y' }),
+    );
+    expect(baggageLines(seen)).toEqual(['sd-routing-key=fresh,a=1,b=2;prop']);
+    expect(seen.headers['x-other']).toBe('y');
+  });
+
+  it('never sends the key to a host that propagateTo denies', async () => {
+    uninstall = installHttpPropagation({ propagateTo: { deny: ['localhost'] } });
+    await withRoutingKey('secret', async () => {
+      const denied = await send({ baggage: 'a=1' }, 'localhost');
+      expect(baggageLines(denied)).toEqual(['a=1']);
+      expect(JSON.stringify(denied.headers)).not.toContain('secret');
+      const allowed = await send({}, '127.0.0.1');
+      expect(baggageLines(allowed)).toEqual(['sd-routing-key=secret']);
+    });
+  });
+
+  it('with an allow list, only those hosts receive the key', async () => {
+    uninstall = installHttpPropagation({ propagateTo: { allow: ['localhost'] } });
+    await withRoutingKey('k1', async () => {
+      expect(baggageLines(await send({}, '127.0.0.1'))).toEqual([]);
+      expect(baggageLines(await send({}, 'localhost'))).toEqual(['sd-routing-key=k1']);
+    });
+  });
+
+  it('installing twice is harmless; uninstalling both stops propagation', async () => {
+    const first = installHttpPropagation();
+    const second = installHttpPropagation();
+    uninstall = first;
+    try {
+      const seen = await withRoutingKey('twice', () => send({ baggage: 'z=9' }));
+      expect(baggageLines(seen)).toEqual(['sd-routing-key=twice,z=9']);
+      first();
+      first(); // idempotent: does not remove the second install
+      expect(baggageLines(await withRoutingKey('still', () => send()))).toEqual(['sd-routing-key=still']);
+    } finally {
+      first();
+      second();
+    }
+    expect(baggageLines(await withRoutingKey('gone', () => send()))).toEqual([]);
+  });
+
+  it('writes the dedicated headers configured, and keeps 200 interleaved keys apart', async () => {
+    uninstall = installHttpPropagation({ headers: ['x-routing-key'] });
+    const keys = Array.from({ length: 200 }, (_, i) => (i % 7 === 0 ? undefined : `k${i % 40}`));
+    const seen = await Promise.all(
+      keys.map((key) =>
+        withRoutingKey(key, async () => {
+          await new Promise((r) => setImmediate(r));
+          const result = await send();
+          // The caller's context is intact after the call.
+          expect(getRoutingKey()).toBe(key);
+          return result;
+        }),
+      ),
+    );
+    seen.forEach((s, i) => {
+      const key = keys[i];
+      expect(s.headers['x-routing-key']).toBe(key);
+      expect(baggageLines(s)).toEqual(key === undefined ? [] : [`sd-routing-key=${key}`]);
+    });
+  });
+});
+
+describe('fetch specifics', () => {
+  let uninstall: (() => void) | undefined;
+  afterEach(() => uninstall?.());
+
+  it('merges several baggage entries of a Headers/array init into one header', async () => {
+    uninstall = installHttpPropagation();
+    const seen = await withRoutingKey('multi', async () => {
+      const headers = new Headers([
+        ['baggage', 'a=1'],
+        ['baggage', 'sd-sandbox=old,b=2'],
+      ]);
+      return (await fetch(`http://127.0.0.1:${port}/`, { headers })).json() as Promise<Seen>;
+    });
+    expect(baggageLines(seen)).toEqual(['sd-routing-key=multi,a=1,b=2']);
+  });
+
+  it('leaves the caller’s Headers object unchanged', async () => {
+    uninstall = installHttpPropagation();
+    const headers = new Headers({ baggage: 'a=1' });
+    await withRoutingKey('mine', () => fetch(`http://127.0.0.1:${port}/`, { headers }).then((r) => r.json()));
+    expect(headers.get('baggage')).toBe('a=1');
+  });
+
+  it('rejects invalid options with a TypeError naming the option, at install time', () => {
+    expect(() => installHttpPropagation({ propagateTo: { allow: [42 as unknown as string] } })).toThrow(
+      /propagateTo\.allow\[0\]/,
+    );
+  });
+});
