@@ -124,7 +124,7 @@ async function produce(producer: Producer, topic: string, from: number, to: numb
     const end = Math.min(to, start + 500);
     await Promise.all(
       KEYS.map((key) => {
-        const messages = [];
+        const messages: { value: string }[] = [];
         for (let i = start; i < end; i++) {
           if (keyOf(i) === key) messages.push({ value: JSON.stringify({ i, k: key ?? null }) });
         }
