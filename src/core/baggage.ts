@@ -8,6 +8,8 @@ export const MAX_BAGGAGE_MEMBERS = 64;
 const SPACE = 32;
 const TAB = 9;
 const PERCENT = 37;
+const COMMA = 44;
+const EQUALS = 61;
 
 function isOws(c: number): boolean {
   return c === SPACE || c === TAB;
@@ -29,53 +31,62 @@ function nameIndex(s: string, start: number, end: number, names: readonly string
 /**
  * Finds the routing key in a (combined) `baggage` header value.
  *
- * Reads members named in `names`, preferring earlier names and, among members of one name, the
- * first valid one. A header over 8192 bytes or 64 members is treated as absent (W3C limits), so the
- * work is bounded whatever arrives. Percent-decoding follows W3C Baggage (invalid UTF-8 becomes
+ * Reads members named in `o.acceptKeys`, preferring earlier names and, among members of one name,
+ * the first valid one. A header over 8192 bytes or 64 members is treated as absent (W3C limits), so
+ * the work is bounded whatever arrives. Percent-decoding follows W3C Baggage (invalid UTF-8 becomes
  * U+FFFD, which no sane validator accepts).
+ *
+ * Names are located with native `indexOf` and accepted only at a member boundary, which keeps the
+ * common case to a few native scans instead of a walk over every member.
  */
 export function findInBaggage(header: string, o: NormalizedOptions): string | undefined {
-  const names = o.acceptKeys;
   const len = header.length;
-  if (len === 0 || len > MAX_BAGGAGE_BYTES) return undefined;
-  let best: string | undefined;
-  let bestIndex = names.length;
+  if (len === 0 || len > MAX_BAGGAGE_BYTES || tooManyMembers(header)) return undefined;
+  const names = o.acceptKeys;
+  for (let j = 0; j < names.length; j++) {
+    const name = names[j]!;
+    for (let at = header.indexOf(name); at !== -1; at = header.indexOf(name, at + 1)) {
+      // The name must be a whole member key: after a comma (or the start) and OWS, before OWS and '='.
+      let before = at - 1;
+      while (before >= 0 && isOws(header.charCodeAt(before))) before--;
+      if (before >= 0 && header.charCodeAt(before) !== COMMA) continue;
+      let eq = at + name.length;
+      while (eq < len && isOws(header.charCodeAt(eq))) eq++;
+      if (header.charCodeAt(eq) !== EQUALS) continue;
+      let end = header.indexOf(',', eq);
+      if (end === -1) end = len;
+      const value = memberValue(header, eq + 1, end);
+      if (value !== undefined && o.isValid(value)) return value;
+      o.reportInvalid?.({
+        source: 'baggage',
+        name,
+        value: header
+          .slice(eq + 1, end)
+          .trim()
+          .slice(0, 128),
+      });
+    }
+  }
+  return undefined;
+}
+
+/** Whether the list has more than 64 non-empty members; counts commas natively first. */
+function tooManyMembers(header: string): boolean {
+  let commas = 0;
+  for (let i = header.indexOf(','); i !== -1; i = header.indexOf(',', i + 1)) commas++;
+  if (commas < MAX_BAGGAGE_MEMBERS) return false;
+  // Empty members (",,") do not count: walk the members only for such long lists.
   let members = 0;
   let start = 0;
-  while (start <= len) {
+  while (start <= header.length) {
     let end = header.indexOf(',', start);
-    if (end === -1) end = len;
-    // Trim OWS.
-    let ks = start;
-    while (ks < end && isOws(header.charCodeAt(ks))) ks++;
-    if (ks < end) {
-      if (++members > MAX_BAGGAGE_MEMBERS) return undefined;
-      const eq = header.indexOf('=', ks);
-      if (eq !== -1 && eq < end && bestIndex > 0) {
-        let ke = eq;
-        while (ke > ks && isOws(header.charCodeAt(ke - 1))) ke--;
-        const j = nameIndex(header, ks, ke, names);
-        if (j !== -1 && j < bestIndex) {
-          const value = memberValue(header, eq + 1, end);
-          if (value !== undefined && o.isValid(value)) {
-            best = value;
-            bestIndex = j;
-          } else if (o.reportInvalid !== undefined) {
-            o.reportInvalid({
-              source: 'baggage',
-              name: names[j]!,
-              value: header
-                .slice(eq + 1, end)
-                .trim()
-                .slice(0, 128),
-            });
-          }
-        }
-      }
-    }
+    if (end === -1) end = header.length;
+    let i = start;
+    while (i < end && isOws(header.charCodeAt(i))) i++;
+    if (i < end && ++members > MAX_BAGGAGE_MEMBERS) return true;
     start = end + 1;
   }
-  return best;
+  return false;
 }
 
 /** The decoded value of a member whose value starts at `vs` and whose member ends at `end`. */
@@ -127,6 +138,8 @@ function isToken(s: string, start: number, end: number): boolean {
  */
 export function mergeBaggage(existing: string | undefined, member: string, stale: readonly string[]): string {
   if (existing === undefined || existing.length === 0) return member;
+  const fast = appendWellFormed(existing, member, stale);
+  if (fast !== undefined) return fast;
   let out = member;
   let members = 1;
   const len = existing.length;
@@ -150,6 +163,28 @@ export function mergeBaggage(existing: string | undefined, member: string, stale
     members++;
   }
   return out;
+}
+
+/**
+ * A baggage list with no OWS around members, token keys and printable-ASCII values: what every
+ * well-behaved sender writes. Linear-time (a key cannot contain `=`, a value cannot contain `,`).
+ */
+const WELL_FORMED =
+  /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[\x21-\x2b\x2d-\x7e]*(?:,[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[\x21-\x2b\x2d-\x7e]*)*$/;
+
+/**
+ * The common case of {@link mergeBaggage} in one native pass: a well-formed list that mentions no
+ * stale name and fits within the limits with our member added is appended whole. Anything else
+ * (`undefined`) goes member by member.
+ */
+function appendWellFormed(existing: string, member: string, stale: readonly string[]): string | undefined {
+  if (member.length + 1 + existing.length > MAX_BAGGAGE_BYTES) return undefined;
+  for (let j = 0; j < stale.length; j++) if (existing.includes(stale[j]!)) return undefined;
+  let members = 2;
+  for (let i = existing.indexOf(','); i !== -1; i = existing.indexOf(',', i + 1)) {
+    if (++members > MAX_BAGGAGE_MEMBERS) return undefined;
+  }
+  return WELL_FORMED.test(existing) ? `${member},${existing}` : undefined;
 }
 
 function isPrintableAscii(s: string, start: number, end: number): boolean {

@@ -220,6 +220,8 @@ function isHeaderSafe(key: string): boolean {
 export function injectWith<C extends HeaderCarrier>(carrier: C, key: string, o: NormalizedOptions): C {
   const existing = readListHeader(carrier, 'baggage', Number.MAX_SAFE_INTEGER);
   writeHeader(carrier, 'baggage', mergeBaggage(existing, baggageMember(o.baggageKey, key), o.acceptKeys));
+  if (o.headers.length === 0 && !o.tracestateWrite && !o.legacyWrite) return carrier;
+  // Formats other than baggage carry the key raw: only printable ASCII may go there.
   const raw = isHeaderSafe(key);
   if (raw) for (const name of o.headers) writeHeader(carrier, name, key);
   if (o.tracestateWrite && raw && key.length <= 256 && !key.includes(',') && !key.includes('=')) {
