@@ -12,7 +12,7 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { tracing } from '@opentelemetry/sdk-node';
+import * as traceBase from '@opentelemetry/sdk-trace-base';
 import { getRoutingKey, withRoutingKey } from 'routing-context';
 import { enableOtelBridge, RoutingPropagator } from 'routing-context/otel';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -320,10 +320,11 @@ describe('the bridge', () => {
   });
 
   it('puts the key on spans when spanAttribute is set', () => {
-    const exporter = new tracing.InMemorySpanExporter();
-    const provider = new tracing.BasicTracerProvider({
-      spanProcessors: [new tracing.SimpleSpanProcessor(exporter)],
-    });
+    const exporter = new traceBase.InMemorySpanExporter();
+    // BasicTracerProvider in the OTel 2.x line, TracerProvider in 3.x (test:matrix).
+    const sdkTrace: Record<string, any> = traceBase;
+    const Provider = sdkTrace.BasicTracerProvider ?? sdkTrace.TracerProvider;
+    const provider = new Provider({ spanProcessors: [new traceBase.SimpleSpanProcessor(exporter)] });
     const tracer = provider.getTracer('test');
     const p = routingPropagator({ spanAttribute: true });
     const server = tracer.startSpan('server');

@@ -15,10 +15,11 @@ export function createBridge(
       return keyInContext(context.active(), options()) ?? undefined;
     },
     run<T>(key: string | undefined, fn: () => T): T {
-      const ctx = contextWithKey(context.active(), key, options());
+      const active = context.active();
+      const ctx = contextWithKey(active, key, options());
       if (spanAttribute !== undefined && key !== undefined)
         trace.getSpan(ctx)?.setAttribute(spanAttribute, key);
-      return context.with(ctx, fn);
+      return ctx === active ? fn() : context.with(ctx, fn);
     },
   };
 }

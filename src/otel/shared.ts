@@ -82,9 +82,24 @@ export function baggageWithKey(baggage: Baggage | undefined, key: string, o: Nor
   return propagation.createBaggage(entries);
 }
 
-/** `ctx` set to `key` (or baseline): our slot plus the baggage seen by every other propagator. */
+/** Whether `baggage` holds `key` under `baggageKey` and no member of another accepted name. */
+function holdsOnly(baggage: Baggage | undefined, key: string | undefined, o: NormalizedOptions): boolean {
+  if (baggage === undefined) return key === undefined;
+  for (const name of o.acceptKeys) {
+    const value = baggage.getEntry(name)?.value;
+    if (name === o.baggageKey ? value !== key : value !== undefined) return false;
+  }
+  return true;
+}
+
+/**
+ * `ctx` set to `key` (or baseline): our slot plus the baggage seen by every other propagator.
+ * Returns `ctx` itself when it already says so (the usual case behind our propagator's extract),
+ * so a middleware running after OTel allocates nothing.
+ */
 export function contextWithKey(ctx: Context, key: string | undefined, o: NormalizedOptions): Context {
   const baggage = propagation.getBaggage(ctx);
+  if (ctx.getValue(ROUTING_KEY_SLOT) === (key ?? BASELINE) && holdsOnly(baggage, key, o)) return ctx;
   if (key !== undefined) {
     return propagation.setBaggage(ctx, baggageWithKey(baggage, key, o)).setValue(ROUTING_KEY_SLOT, key);
   }

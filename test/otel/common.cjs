@@ -7,11 +7,14 @@ const http = require('node:http');
 
 /** Starts the OTel NodeSDK; `propagators` are composed in the given order. */
 function startSdk({ instrumentations, propagators }) {
-  const { NodeSDK, tracing, core } = require('@opentelemetry/sdk-node');
+  // Only what both the OTel 2.x and 3.x lines export (sdk-node 0.301 dropped its namespaces).
+  const { NodeSDK } = require('@opentelemetry/sdk-node');
+  const { CompositePropagator } = require('@opentelemetry/core');
+  const { SimpleSpanProcessor, InMemorySpanExporter } = require('@opentelemetry/sdk-trace-base');
   const sdk = new NodeSDK({
     // In memory: nothing is exported over the network.
-    spanProcessors: [new tracing.SimpleSpanProcessor(new tracing.InMemorySpanExporter())],
-    textMapPropagator: new core.CompositePropagator({ propagators }),
+    spanProcessors: [new SimpleSpanProcessor(new InMemorySpanExporter())],
+    textMapPropagator: new CompositePropagator({ propagators }),
     instrumentations,
     resourceDetectors: [],
   });
@@ -24,8 +27,8 @@ function startSdk({ instrumentations, propagators }) {
  * `ROUTING_FIRST=1` in the environment puts the routing propagator first instead.
  */
 function w3cPropagators(RoutingPropagator, options) {
-  const { core } = require('@opentelemetry/sdk-node');
-  const w3c = [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()];
+  const { W3CBaggagePropagator, W3CTraceContextPropagator } = require('@opentelemetry/core');
+  const w3c = [new W3CTraceContextPropagator(), new W3CBaggagePropagator()];
   const routing = new RoutingPropagator(options);
   return process.env.ROUTING_FIRST === '1' ? [routing, ...w3c] : [...w3c, routing];
 }
