@@ -12,6 +12,7 @@
 //   4. runs the checks (build, type-check, vitest: tests import the built package) with that Node, and prints a markdown table.
 //
 // Usage: node scripts/test-matrix.mjs [--node 22,24] [--keep] [--steps build,typecheck,vitest]
+//   --filter PATTERN  only the test files matching PATTERN (passed to `vitest run`)
 //   --keep   keep the temporary copies (their path is printed) for debugging
 // Logs go to .cache/matrix/node-<version>.log.
 // The Kafka jars cache of this checkout is shared with the copies (KAFKA_CACHE_DIR).
@@ -51,6 +52,7 @@ const { values } = parseArgs({
     node: { type: 'string', default: '22,24' },
     steps: { type: 'string', default: 'build,typecheck,vitest' },
     keep: { type: 'boolean', default: false },
+    filter: { type: 'string' },
   },
 });
 const versions = values.node
@@ -199,7 +201,8 @@ for (const version of versions) {
     row.otel = otel.stdout.trim();
     log(`Node ${node.exact} with ${row.otel}`);
     for (const step of steps) {
-      const [cmd, args] = STEPS[step];
+      const [cmd, base] = STEPS[step];
+      const args = step === 'vitest' && values.filter ? [...base, values.filter] : base;
       const started = Date.now();
       log(`Node ${version}: ${step}…`);
       const code = await runLogged(cmd, args, { cwd: dest, env, logFile });

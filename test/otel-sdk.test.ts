@@ -70,10 +70,11 @@ describe('NodeSDK + instrumentation-http, no routing middleware', () => {
     after?: string;
     downstream: Downstream;
   }
-  for (const order of ['routing last', 'routing first']) {
+  for (const order of ['routing last', 'routing first', 'bridge only']) {
     it(`sees an inbound baggage key in the handler and forwards it once, other members kept (${order})`, async () => {
       const { results } = await fixture<{ results: Result[] }>('sdk-http-only.cjs', {
         ROUTING_FIRST: order === 'routing first' ? '1' : '0',
+        BRIDGE_ONLY: order === 'bridge only' ? '1' : '0',
       });
       expect(results).toHaveLength(60);
       for (const r of results) {

@@ -24,11 +24,17 @@ function startSdk({ instrumentations, propagators }) {
 
 /**
  * The standard composite of the README: W3C trace context, W3C baggage, routing, in that order;
- * `ROUTING_FIRST=1` in the environment puts the routing propagator first instead.
+ * `ROUTING_FIRST=1` in the environment puts the routing propagator first instead; `BRIDGE_ONLY=1`
+ * leaves it out and enables the bridge alone.
  */
 function w3cPropagators(RoutingPropagator, options) {
   const { W3CBaggagePropagator, W3CTraceContextPropagator } = require('@opentelemetry/core');
   const w3c = [new W3CTraceContextPropagator(), new W3CBaggagePropagator()];
+  if (process.env.BRIDGE_ONLY === '1') {
+    // No RoutingPropagator: OTel's baggage propagator alone, plus the bridge.
+    require('routing-context/otel').enableOtelBridge(options);
+    return w3c;
+  }
   const routing = new RoutingPropagator(options);
   return process.env.ROUTING_FIRST === '1' ? [routing, ...w3c] : [...w3c, routing];
 }
