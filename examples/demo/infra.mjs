@@ -96,7 +96,7 @@ function kafkaClient(brokers) {
     clientId: 'routing-context-demo',
     brokers,
     logLevel: logLevel.NOTHING,
-    retry: { retries: 3, initialRetryTime: 200 },
+    retry: { retries: 8, initialRetryTime: 200 },
     connectionTimeout: 3_000,
   });
 }
@@ -118,6 +118,50 @@ async function checkBroker(kafka, brokers, how) {
       `not reachable at ${brokers.join(',')}`,
       `${how}\n  (${error instanceof Error ? error.message : String(error)})`,
     );
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * Creates a topic and waits until every partition has a leader. kafkajs's own `waitForLeaders`
+ * gives up too early when several clients create topics at once, so poll the metadata here.
+ * @param {Kafka} kafka
+ * @param {string} topic
+ * @param {number} numPartitions
+ * @param {number} [timeoutMs]
+ */
+export async function createTopic(kafka, topic, numPartitions, timeoutMs = 20_000) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: false });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        const partitions = topics[0]?.partitions ?? [];
+        if (partitions.length === numPartitions && partitions.every((p) => p.leader >= 0)) return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline) throw new Error(`topic ${topic} has no leader after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * @param {Kafka} kafka
+ * @param {string} topic
+ */
+export async function deleteTopic(kafka, topic) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
   } finally {
     await admin.disconnect().catch(() => {});
   }

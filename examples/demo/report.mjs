@@ -6,7 +6,8 @@
  * @typedef {{ id: string, sandbox: string | null, via: string, routingKey: string | null, status: number,
  *             web: string | null, router: string | null, orders: string | null, ordersDetail: string | null,
  *             fulfilment: string[], fulfilmentDetail: string[], skippedBy: string[],
- *             cacheKeys: string[], expected: { orders: string, fulfilment: string, cacheKey: string },
+ *             cacheKeys: string[], keys: { web: string | null, router: string | null, orders: string | null,
+ *             fulfilment: (string | null)[] }, expected: { orders: string, fulfilment: string, cacheKey: string },
  *             problems: string[] }} Row
  */
 
@@ -77,6 +78,12 @@ export function checkRows({ requests, answers, journal, written, keyPrefix, vers
       fulfilmentDetail: tookHops.map((hop) => hop.detail ?? ''),
       skippedBy,
       cacheKeys,
+      keys: {
+        web: entry.web?.key ?? null,
+        router: entry.router?.key ?? null,
+        orders: entry.orders?.key ?? null,
+        fulfilment: tookHops.map((hop) => hop.key ?? null),
+      },
       expected,
       problems,
     };

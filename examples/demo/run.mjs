@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { routesApi, routingHeaders, staticRoutes } from 'routing-context';
 import { installHttpPropagation } from 'routing-context/http';
-import { connectRedis, MissingPart, startKafkaBroker } from './infra.mjs';
+import { connectRedis, createTopic, deleteTopic, MissingPart, startKafkaBroker } from './infra.mjs';
 import { checkRows, renderReport } from './report.mjs';
 import { rulesFor, startRoutesApiEmulator } from './routes-api-emulator.mjs';
 import { BASELINE, Journal, startFulfilment, startOrders, startRouter, startWeb } from './services.mjs';
@@ -167,11 +167,8 @@ async function main() {
     const broker = await startKafkaBroker(log);
     cleanup.push(() => broker.stop());
 
-    const admin = broker.kafka.admin();
-    await admin.connect();
-    cleanup.push(() => admin.disconnect());
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
-    cleanup.push(() => admin.deleteTopics({ topics: [topic] }));
+    await createTopic(broker.kafka, topic, 3);
+    cleanup.push(() => deleteTopic(broker.kafka, topic));
 
     // Routes: static by default; with --routes-api, polled from a local Routes API emulator.
     let emulator;
@@ -279,6 +276,8 @@ async function main() {
       routes: options['routes-api'] ? 'routes-api' : 'static',
       routesApiRequests: emulator?.requests(),
       broken: options.break ?? null,
+      kafkaBrokers: broker.brokers.join(','),
+      ownBroker: broker.ownBroker,
       topic,
       versions,
       consumerGroups: consumers.map((c) => c.groupId),
