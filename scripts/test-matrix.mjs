@@ -148,8 +148,9 @@ function useOtel3(dest) {
 
 function vitestSummary(logFile) {
   const text = stripVTControlCharacters(tail(logFile, 60));
-  const files = text.match(/Test Files\s+(.+)/)?.[1]?.trim();
-  const tests = text.match(/Tests\s+(.+)/)?.[1]?.trim();
+  const last = (re) => [...text.matchAll(re)].at(-1)?.[1]?.trim();
+  const files = last(/^\s*Test Files\s+(.+)$/gm);
+  const tests = last(/^\s*Tests\s+(.+)$/gm);
   return [files && `files: ${files}`, tests && `tests: ${tests}`].filter(Boolean).join('; ');
 }
 

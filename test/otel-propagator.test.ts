@@ -321,10 +321,12 @@ describe('the bridge', () => {
 
   it('puts the key on spans when spanAttribute is set', () => {
     const exporter = new traceBase.InMemorySpanExporter();
-    // BasicTracerProvider in the OTel 2.x line, TracerProvider in 3.x (test:matrix).
+    // The OTel 2.x line has BasicTracerProvider and a positional exporter; 3.x (test:matrix) has
+    // TracerProvider and an options object.
     const sdkTrace: Record<string, any> = traceBase;
-    const Provider = sdkTrace.BasicTracerProvider ?? sdkTrace.TracerProvider;
-    const provider = new Provider({ spanProcessors: [new traceBase.SimpleSpanProcessor(exporter)] });
+    const provider = sdkTrace.BasicTracerProvider
+      ? new sdkTrace.BasicTracerProvider({ spanProcessors: [new sdkTrace.SimpleSpanProcessor(exporter)] })
+      : new sdkTrace.TracerProvider({ spanProcessors: [new sdkTrace.SimpleSpanProcessor({ exporter })] });
     const tracer = provider.getTracer('test');
     const p = routingPropagator({ spanAttribute: true });
     const server = tracer.startSpan('server');
