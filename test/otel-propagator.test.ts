@@ -120,6 +120,13 @@ describe('RoutingPropagator.extract', () => {
     expect(context.with(ctx, getRoutingKey)).toBeUndefined();
     expect(inject(p, ctx).baggage).toBeUndefined();
   });
+
+  it('asks a trustIncoming predicate with the inbound headers', () => {
+    const p = routingPropagator({ trustIncoming: (req) => req.headers['x-internal'] === '1' });
+    const inbound = { baggage: 'sd-routing-key=k7' };
+    expect(context.with(extract(p, inbound), getRoutingKey)).toBeUndefined();
+    expect(context.with(extract(p, { ...inbound, 'x-internal': '1' }), getRoutingKey)).toBe('k7');
+  });
 });
 
 describe('RoutingPropagator.inject', () => {

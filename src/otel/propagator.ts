@@ -41,7 +41,7 @@ class SetterCarrier implements HeadersLike {
   }
 }
 
-/** Whether the carrier looks like Node's `IncomingHttpHeaders`, for `trustIncoming` predicates. */
+/** The carrier as Node's `IncomingHttpHeaders` when it is a plain record (for `trustIncoming` predicates). */
 function headersOf(carrier: unknown): Record<string, string | string[] | undefined> {
   if (
     carrier === null ||
@@ -138,7 +138,10 @@ export class RoutingPropagator implements TextMapPropagator {
     const o = this.#options();
     let key: string | undefined;
     try {
-      if (!o.trusts({ headers: headersOf(carrier) })) return contextWithKey(context, undefined, o);
+      const trust = o.raw.trustIncoming;
+      if (trust !== undefined && trust !== true && !o.trusts({ headers: headersOf(carrier) })) {
+        return contextWithKey(context, undefined, o);
+      }
       key = extractWith(new GetterCarrier(carrier, getter), o);
     } catch {
       return context;
