@@ -38,6 +38,8 @@ const EXPECTED = [
   { id: 'r8', sandbox: 'pr-7', via: 'baggage', key: KEY_7, orders: 'baseline', fulfilment: 'pr-7' },
 ] as const;
 
+/** The --json run sends every kind of request this many times, all interleaved. */
+const ROUNDS = 4;
 const VERSIONS = ['baseline', 'pr-142', 'pr-7'];
 const SHIPPING: Record<string, string> = { baseline: 'standard', 'pr-142': 'express', 'pr-7': 'drone' };
 
@@ -140,7 +142,7 @@ describe('the demo (examples/demo/run.mjs)', () => {
     if (brokers === '') throw new Error('no Kafka broker: the global set-up should provide KAFKA_BROKERS');
     // Four runs at once: each uses its own topic, groups and cache keys, so they must not collide.
     const [json, routesApi, brokenConsumer, brokenRouter] = await Promise.all([
-      runDemo(['--json'], brokers),
+      runDemo(['--json', '--rounds', String(ROUNDS)], brokers),
       runDemo(['--routes-api'], brokers),
       runDemo(['--json', '--break', 'consumer'], brokers),
       runDemo(['--break', 'router'], brokers),
@@ -167,10 +169,13 @@ describe('the demo (examples/demo/run.mjs)', () => {
       `fulfilment.${report.runId}-pr-7`,
     ]);
 
-    expect(report.rows.map((row) => row.id)).toEqual(EXPECTED.map((e) => e.id));
-    for (const [i, want] of EXPECTED.entries()) {
-      const row = report.rows[i] as Row;
-      expect(row, want.id).toMatchObject({
+    // Row n is request r<n>, of the kind EXPECTED[(n - 1) % 8]: all were sent at once.
+    expect(report.rows).toHaveLength(ROUNDS * EXPECTED.length);
+    for (const [i, row] of report.rows.entries()) {
+      const want = EXPECTED[i % EXPECTED.length] as (typeof EXPECTED)[number];
+      const id = `r${i + 1}`;
+      expect(row, id).toMatchObject({
+        id,
         sandbox: want.sandbox,
         via: want.via,
         routingKey: want.key,
@@ -182,10 +187,10 @@ describe('the demo (examples/demo/run.mjs)', () => {
         fulfilment: [want.fulfilment],
         fulfilmentDetail: [SHIPPING[want.fulfilment]],
         skippedBy: VERSIONS.filter((v) => v !== want.fulfilment),
-        cacheKeys: [cacheKey(report.runId, want.id, want.key)],
+        cacheKeys: [cacheKey(report.runId, id, want.key)],
       });
       // The routing key every handler saw with getRoutingKey(): the request's own, at every hop.
-      expect(row.keys, want.id).toEqual({
+      expect(row.keys, id).toEqual({
         web: want.key,
         router: want.key,
         orders: want.key,
