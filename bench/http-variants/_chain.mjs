@@ -1,0 +1,50 @@
+// Shared by the variants: the two-hop Express chain the benchmark drives.
+//   client → A (GET /a) → http.request over a keep-alive agent → B (GET /b) → JSON back through A.
+// B answers with what reached it (`baggage`, whether a `traceparent` came), so bench/http.mjs can
+// check, before measuring, that each variant really propagates what it claims.
+// Files whose name starts with `_` are not variants.
+import http from 'node:http';
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+}
+
+/**
+ * Starts B then A and prints the variant contract line `{"a":<port>,"b":<port>}` on stdout.
+ * @param {object} options
+ * @param {Function} options.express - the express factory
+ * @param {Function} [options.middleware] - returns a middleware installed first on A and B
+ */
+export async function startChain({ express, middleware }) {
+  const b = express();
+  if (middleware) b.use(middleware());
+  b.get('/b', (req, res) => {
+    res.json({ baggage: req.headers.baggage ?? null, traceparent: req.headers.traceparent !== undefined });
+  });
+  const portB = await listen(http.createServer(b));
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const a = express();
+  if (middleware) a.use(middleware());
+  a.get('/a', (req, res, next) => {
+    const upstream = http.request({ host: '127.0.0.1', port: portB, path: '/b', agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => {
+        body += chunk;
+      });
+      response.on('end', () => {
+        res.type('json').send(body);
+      });
+    });
+    upstream.on('error', next);
+    upstream.end();
+  });
+  const portA = await listen(http.createServer(a));
+
+  process.stdout.write(`${JSON.stringify({ a: portA, b: portB })}\n`);
+  // Exit with the benchmark, even if it dies without signalling.
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+}

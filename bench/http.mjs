@@ -1,0 +1,133 @@
+// HTTP path benchmark: a two-hop Express chain (client → A → B, keep-alive) measured in one run,
+// alternating rounds between variants, medians reported as ratios against the bare chain.
+//
+//   npm run bench:http                                   (builds first)
+//   BENCH_ROUNDS=9 BENCH_DURATION=10 node bench/http.mjs  (longer, steadier run)
+//   BENCH_CONNECTIONS=100 node bench/http.mjs             (more concurrent client connections)
+//   BENCH_VARIANTS=bare,routed node bench/http.mjs        (a subset)
+//
+// VARIANT CONTRACT. Every file bench/http-variants/<name>.mjs (names starting with `_` excluded) is
+// one variant, run in its OWN child process (OpenTelemetry patches `http` globally and cannot be
+// unloaded). A variant:
+//   1. starts its servers: A on 127.0.0.1 answering `GET /a` by calling B (`GET /b`) over a
+//      keep-alive agent and returning B's JSON body; `bench/http-variants/_chain.mjs`
+//      (`startChain({ express, middleware? })`) does exactly that;
+//   2. prints ONE line of JSON on stdout: `{"a": <port of A>, "b": <port of B>}`;
+//   3. keeps serving until it gets SIGTERM or its stdin closes.
+// B's JSON should report `baggage` (the header it received) and `traceparent` (a boolean), which
+// the table shows as a sanity check. `bare.mjs` is the baseline every ratio refers to. Adding a
+// variant (say `otel-routing-propagator.mjs`) needs no change here.
+//
+// Every request carries `baggage: sd-routing-key=<key>,user=bench` so routed variants do real work.
+// Throughput is requests/s (autocannon's average over a round), p99 the latency percentile in ms;
+// the table shows medians over rounds. No number here is a test: nothing asserts timing.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const HEADERS = { baggage: 'sd-routing-key=vf0ju8vw50wpu,user=bench' };
+
+const variantsDir = join(dirname(fileURLToPath(import.meta.url)), 'http-variants');
+const only = process.env.BENCH_VARIANTS?.split(',').map((s) => s.trim());
+const names = readdirSync(variantsDir)
+  .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
+  .map((f) => f.slice(0, -4))
+  .filter((n) => only === undefined || only.includes(n) || n === 'bare')
+  .sort((x, y) => (x === 'bare' ? -1 : y === 'bare' ? 1 : x.localeCompare(y)));
+if (!names.includes('bare')) throw new Error('bench/http-variants/bare.mjs (the baseline) is missing');
+
+/** Starts a variant's process and waits for its contract line. */
+function startVariant(name) {
+  const child = spawn(process.execPath, [join(variantsDir, `${name}.mjs`)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(
+      () => reject(new Error(`variant ${name} did not print its ports in 30 s`)),
+      30_000,
+    );
+    child.once('exit', (code) => reject(new Error(`variant ${name} exited with ${code} before starting`)));
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const ports = JSON.parse(line);
+      if (!Number.isInteger(ports.a))
+        reject(new Error(`variant ${name} printed ${line}, expected {"a":port,"b":port}`));
+      resolve({ name, child, ports });
+    });
+  });
+}
+
+function stop(variant) {
+  variant.child.stdin.end();
+  variant.child.kill('SIGTERM');
+}
+
+function run(port, duration) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url: `http://127.0.0.1:${port}/a`, connections: CONNECTIONS, duration, headers: HEADERS },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+  });
+}
+
+async function sanity(port) {
+  const response = await fetch(`http://127.0.0.1:${port}/a`, { headers: HEADERS });
+  return response.json();
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const variants = [];
+try {
+  for (const name of names) variants.push(await startVariant(name));
+  const seenAtB = new Map();
+  for (const v of variants) seenAtB.set(v.name, await sanity(v.ports.a));
+  for (const v of variants) await run(v.ports.a, WARMUP);
+
+  const samples = new Map(variants.map((v) => [v.name, { rps: [], p99: [], errors: 0 }]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order each round so no variant always runs first or last.
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]);
+    for (const v of order) {
+      const result = await run(v.ports.a, DURATION);
+      const s = samples.get(v.name);
+      s.rps.push(result.requests.average);
+      s.p99.push(result.latency.p99);
+      s.errors += result.errors + result.non2xx;
+    }
+    process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+  }
+
+  const bare = samples.get('bare');
+  const bareRps = median(bare.rps);
+  const bareP99 = median(bare.p99);
+  const rows = variants.map((v) => {
+    const s = samples.get(v.name);
+    const rps = median(s.rps);
+    const p99 = median(s.p99);
+    const b = seenAtB.get(v.name);
+    return `| ${v.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(3)} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
+  });
+  console.log(
+    `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, medians (Node ${process.version}):\n`,
+  );
+  console.log('| variant | req/s | vs bare | p99 ms | p99 vs bare | errors | what reached B |');
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  for (const row of rows) console.log(row);
+} finally {
+  for (const v of variants) stop(v);
+}
