@@ -89,7 +89,7 @@ describe('NodeSDK + instrumentation-http, no routing middleware', () => {
 });
 
 describe('NodeSDK + our Express middleware + our http propagation together', () => {
-  it('sends exactly one routing member and never two baggage headers', async () => {
+  it('sends exactly one routing member and never two baggage headers, over http.request and fetch', async () => {
     interface Result {
       key?: string;
       headers: Record<string, string>;
@@ -97,6 +97,7 @@ describe('NodeSDK + our Express middleware + our http propagation together', () 
       before?: string;
       after?: string;
       downstream: Downstream;
+      viaFetch: Downstream;
       body: unknown;
     }
     const { results } = await fixture<{ results: Result[] }>('sdk-with-middleware.cjs');
@@ -104,9 +105,12 @@ describe('NodeSDK + our Express middleware + our http propagation together', () 
     for (const r of results) {
       expect(r.before).toBe(r.key);
       expect(r.after).toBe(r.key);
-      expectOneKey(r.downstream, r.key);
-      expect(r.downstream['x-routing-key']).toEqual(r.key === undefined ? undefined : [r.key]);
-      expect(otherMembers(r.downstream.baggage)).toEqual(otherMembers([r.headers.baggage ?? '']));
+      for (const hop of [r.downstream, r.viaFetch]) {
+        expectOneKey(hop, r.key);
+        expect(hop['x-routing-key']).toEqual(r.key === undefined ? undefined : [r.key]);
+        expect(otherMembers(hop.baggage)).toEqual(otherMembers([r.headers.baggage ?? '']));
+        expect(hop.traceparent).toHaveLength(1);
+      }
       if (r.post) expect(r.body).toEqual({ i: results.indexOf(r) });
     }
   });

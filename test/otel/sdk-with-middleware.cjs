@@ -1,16 +1,20 @@
 // NodeSDK + instrumentation-http + RoutingPropagator, together with our Express middleware and
 // our http propagation: both systems inject, yet the next hop gets exactly one `baggage` header
-// holding exactly one routing member (and one dedicated header).
+// holding exactly one routing member (and one dedicated header), over http.request and fetch.
 'use strict';
 
 const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http');
+const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici');
 const { RoutingPropagator } = require('routing-context/otel');
 const { startSdk, w3cPropagators, startEcho, listen, request, run } = require('./common.cjs');
 
 run(async () => {
   const { configureRouting, getRoutingKey } = require('routing-context');
   configureRouting({ headers: ['x-routing-key'] });
-  startSdk({ instrumentations: [new HttpInstrumentation()], propagators: w3cPropagators(RoutingPropagator) });
+  startSdk({
+    instrumentations: [new HttpInstrumentation(), new UndiciInstrumentation()],
+    propagators: w3cPropagators(RoutingPropagator),
+  });
   const express = require('express');
   const { routingMiddleware } = require('routing-context/express');
   const { installHttpPropagation } = require('routing-context/http');
@@ -24,7 +28,9 @@ run(async () => {
     const before = getRoutingKey();
     await new Promise((r) => setTimeout(r, Number(req.query.delay)));
     const downstream = await request(echo.port, '/echo');
-    res.json({ before, after: getRoutingKey(), downstream, body: req.body ?? null });
+    // Global fetch too: OTel's undici instrumentation and our fetch propagation both inject.
+    const viaFetch = await (await fetch(`http://127.0.0.1:${echo.port}/echo`)).json();
+    res.json({ before, after: getRoutingKey(), downstream, viaFetch, body: req.body ?? null });
   };
   app.get('/hop', hop);
   app.post('/hop', hop);
