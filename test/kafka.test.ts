@@ -19,7 +19,7 @@ import {
   sandboxGroupId,
   withMessageContext,
 } from 'routing-context/kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   committed,
   createTopic,
@@ -218,6 +218,12 @@ describe('routing-context/kafkajs on a real broker', () => {
   afterAll(async () => {
     await producer?.disconnect();
     await admin?.disconnect();
+  });
+
+  it('runs on the Kafka version asked for (KAFKA_VERSION), or the launcher default', () => {
+    const version = inject('kafkaVersion');
+    if (process.env.KAFKA_VERSION && version !== 'external') expect(version).toBe(process.env.KAFKA_VERSION);
+    expect(version).toMatch(/^(\d+\.\d+\.\d+|external)$/);
   });
 
   async function scenario(mode: Mode): Promise<void> {

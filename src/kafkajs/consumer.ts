@@ -25,7 +25,8 @@ type EachBatch = (payload: EachBatchPayloadLike) => Promise<void>;
 
 interface Selection {
   readonly routes: RoutesSource;
-  readonly sandboxName: string | undefined;
+  /** This process's sandbox, `''` for baseline (never `undefined`: that would make shouldProcess read the env). */
+  readonly sandboxName: string;
   readonly onSkip: ((message: KafkaMessageLike, info: SkipInfo) => void) | undefined;
 }
 
@@ -62,7 +63,7 @@ function checkOptions(options: RoutingConsumerOptions) {
       ? undefined
       : {
           routes,
-          sandboxName: sandboxName === undefined ? envSandboxName() : sandboxName || undefined,
+          sandboxName: sandboxName ?? envSandboxName() ?? '',
           onSkip,
         };
   return { selection, waitMs, routing };

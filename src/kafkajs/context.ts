@@ -1,5 +1,5 @@
 import { extractWith } from '../core/codec.js';
-import { type NormalizedOptions, normalizeOptions } from '../core/options.js';
+import { MAX_KEY_LENGTH, type NormalizedOptions, normalizeOptions } from '../core/options.js';
 import { optionsResolver, runWithKey } from '../core/state.js';
 import type { RoutingOptions } from '../core/types.js';
 import type { KafkaMessageLike } from './types.js';
@@ -40,11 +40,50 @@ const processWide = kafkaOptionsResolver(undefined);
 /** Keys already read by a wrapped `eachBatch` with its own options; `null` = baseline. */
 const knownKeys = new WeakMap<object, string | null>();
 
-/** Reads a message's key; never throws (headers come from the network). */
+/**
+ * The dedicated header's value when it is a plain key: printable ASCII without spaces or commas,
+ * as our producer writes it. Anything else (arrays, lists, odd bytes) takes the general path.
+ */
+function plainKey(value: unknown): string | undefined {
+  if (typeof value === 'string') {
+    return value.length > 0 &&
+      value.length <= MAX_KEY_LENGTH &&
+      !value.includes(',') &&
+      value.trim() === value
+      ? value
+      : undefined;
+  }
+  if (!(value instanceof Uint8Array) || value.length === 0 || value.length > MAX_KEY_LENGTH) return undefined;
+  let key = '';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c <= 0x20 || c >= 0x7f || c === 0x2c) return undefined;
+    key += String.fromCharCode(c);
+  }
+  return key;
+}
+
+function hasAnyHeader(headers: object): boolean {
+  for (const _ in headers) return true;
+  return false;
+}
+
+/**
+ * Reads a message's key; never throws (headers come from the network). The common cases (our
+ * dedicated header, or no headers at all) are answered without the general extraction, with the
+ * same result: the dedicated header comes first in the Kafka options.
+ */
 export function messageKey(message: KafkaMessageLike, o: NormalizedOptions): string | undefined {
   const headers = message.headers;
-  if (headers === undefined || headers === null) return undefined;
+  if (headers === undefined || headers === null || typeof headers !== 'object') return undefined;
   try {
+    const dedicated = headers[DEDICATED_HEADER];
+    if (dedicated !== undefined) {
+      const key = plainKey(dedicated);
+      if (key !== undefined && o.isValid(key)) return key;
+    } else if (!hasAnyHeader(headers)) {
+      return undefined;
+    }
     return extractWith(headers, o);
   } catch {
     return undefined;
