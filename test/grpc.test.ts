@@ -8,6 +8,7 @@ import express from 'express';
 import {
   extractRoutingKey,
   getRoutingKey,
+  type IncomingRequestLike,
   injectRoutingKey,
   routingHeaders,
   withRoutingKey,
@@ -346,7 +347,9 @@ describe('routing-context/grpc', () => {
   it('honours trustIncoming on the server', async () => {
     const untrusting = await startGrpc([routingServerInterceptor({ trustIncoming: false })]);
     const predicate = await startGrpc([
-      routingServerInterceptor({ trustIncoming: (req) => req.headers['x-internal'] === 'yes' }),
+      routingServerInterceptor({
+        trustIncoming: (req: IncomingRequestLike) => req.headers['x-internal'] === 'yes',
+      }),
     ]);
     try {
       const a = client({}, untrusting.port);
