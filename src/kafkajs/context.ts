@@ -31,8 +31,16 @@ function kafkaVariant(o: NormalizedOptions): NormalizedOptions {
  */
 export function kafkaOptionsResolver(local: RoutingOptions | undefined): () => NormalizedOptions {
   const resolve = optionsResolver(local);
-  kafkaVariant(resolve());
-  return () => kafkaVariant(resolve());
+  let base = resolve();
+  let variant = kafkaVariant(base);
+  return () => {
+    const current = resolve();
+    if (current !== base) {
+      base = current;
+      variant = kafkaVariant(current);
+    }
+    return variant;
+  };
 }
 
 const processWide = kafkaOptionsResolver(undefined);
