@@ -67,7 +67,7 @@ describe('HTTP examples', () => {
 
     const seen: Array<string | undefined> = [];
     const downstream = http.createServer((req, res) => {
-      seen.push(req.headers.baggage);
+      seen.push(req.headers.baggage as string | undefined);
       res.end('ok');
     });
     await new Promise<void>((r) => downstream.listen(0, '127.0.0.1', r));
