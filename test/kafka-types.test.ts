@@ -25,8 +25,8 @@ interface ConfluentRecordMetadata {
   errorCode: number;
 }
 declare class ConfluentProducer {
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: mirrors the real class's private state
-  #private;
+  /** Stands for the real class's private state. */
+  protected readonly internalState: unknown;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   send(record: { topic: string; messages: ConfluentMessage[] }): Promise<ConfluentRecordMetadata[]>;
@@ -77,8 +77,8 @@ interface ConfluentConsumerRunConfig {
   eachBatch?: (payload: ConfluentEachBatchPayload) => Promise<void>;
 }
 declare class ConfluentConsumer {
-  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: mirrors the real class's private state
-  #private;
+  /** Stands for the real class's private state. */
+  protected readonly internalState: unknown;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   subscribe(subscription: { topics: (string | RegExp)[] }): Promise<void>;
