@@ -411,6 +411,17 @@ describe('routing-context/kafkajs on a real broker', () => {
       expect((emulator.requests.get('') ?? 0) > 0).toBe(true);
       const offsets = await committed(admin, groupId, topic);
       expect([...offsets.values()].every((o) => o === -1)).toBe(true);
+
+      // disconnect() ends a pending wait at once.
+      const waiting = routingConsumer(kafka.consumer(fastConsumer(uniqueName('orders'))), {
+        routes,
+        sandboxName: '',
+        routesWaitMs: 600_000,
+      });
+      const pending = waiting.run({ eachMessage: async () => void handled++ });
+      await waiting.disconnect();
+      await expect(pending).rejects.toThrow(/disconnect\(\) was called/);
+      expect(handled).toBe(0);
     } finally {
       await consumer.disconnect();
       await routes.close();
