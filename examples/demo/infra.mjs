@@ -161,7 +161,8 @@ export async function deleteTopic(kafka, topic) {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.deleteTopics({ topics: [topic] });
+    // Also called after a creation that failed midway: the topic may or may not exist.
+    if ((await admin.listTopics()).includes(topic)) await admin.deleteTopics({ topics: [topic] });
   } finally {
     await admin.disconnect().catch(() => {});
   }

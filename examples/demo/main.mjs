@@ -180,8 +180,8 @@ export async function main() {
     const broker = await startKafkaBroker(log);
     cleanup.push(() => broker.stop());
 
-    await createTopic(broker.kafka, topic, 3);
     cleanup.push(() => deleteTopic(broker.kafka, topic));
+    await createTopic(broker.kafka, topic, 3);
 
     // Routes: static by default; with --routes-api, polled from a local Routes API emulator.
     let emulator;
@@ -219,6 +219,7 @@ export async function main() {
           ? undefined
           : routesFor('fulfilment', version === BASELINE ? '' : version);
       const client = redis.connect();
+      cleanup.push(() => client.disconnect());
       await client.connect();
       const service = await startFulfilment({
         version,
@@ -275,7 +276,7 @@ export async function main() {
     cleanup.push(() => (written.length > 0 ? redis.admin.del(...written) : 0));
 
     const rows = checkRows({
-      requests: requests,
+      requests,
       answers,
       journal,
       written,
