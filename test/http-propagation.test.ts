@@ -3,6 +3,7 @@
 // context, merged baggage, denied hosts, double installs and uninstall.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as httpNamespace from 'node:http';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -210,6 +211,35 @@ describe.each(Object.entries(clients))('%s', (_name, send) => {
       expect(s.headers['x-routing-key']).toBe(key);
       expect(baggageLines(s)).toEqual(key === undefined ? [] : [`sd-routing-key=${key}`]);
     });
+  });
+});
+
+describe('module forms', () => {
+  it('covers ESM named bindings of node:http too (import { request } from "node:http")', async () => {
+    const uninstall = installHttpPropagation();
+    try {
+      const seen = await withRoutingKey(
+        'named',
+        () =>
+          new Promise<Seen>((resolve, reject) => {
+            const req = httpNamespace.request({ host: '127.0.0.1', port, path: '/', agent }, (res) =>
+              read(res).then(resolve, reject),
+            );
+            req.on('error', reject);
+            req.end();
+          }),
+      );
+      expect(baggageLines(seen)).toEqual(['sd-routing-key=named']);
+    } finally {
+      uninstall();
+    }
+    // Uninstalled: the original functions are back, for the default and the named bindings.
+    expect(httpNamespace.request).toBe(http.request);
+    expect(
+      (http.request as unknown as Record<symbol, unknown>)[
+        Symbol.for('routing-context.http-propagation.original')
+      ],
+    ).toBe(undefined);
   });
 });
 
