@@ -26,7 +26,7 @@ export async function startChain({ express, middleware }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const a = express();
   if (middleware) a.use(middleware());
-  a.get('/a', (req, res, next) => {
+  a.get('/a', (_req, res, next) => {
     const upstream = http.request({ host: '127.0.0.1', port: portB, path: '/b', agent }, (response) => {
       let body = '';
       response.setEncoding('utf8');
