@@ -3,7 +3,7 @@ import type { NormalizedOptions } from '../core/options.js';
 import { type RoutesSource, shouldProcess } from '../core/routes.js';
 import { runWithKey } from '../core/state.js';
 import { envSandboxName, kafkaOptionsResolver, messageKey, rememberKey } from './context.js';
-import { bindingProxy } from './producer.js';
+import { bindingProxy } from './proxy.js';
 import type {
   BatchLike,
   ConsumerLike,
