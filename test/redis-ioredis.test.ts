@@ -42,6 +42,14 @@ describe('routedRedis(ioredis)', () => {
     expect(redis).toBeInstanceOf(Redis);
   });
 
+  it('rejects bad configuration and unsupported clients at start-up', () => {
+    expect(() => routedRedis(raw, { baselinePrefix: 7 as unknown as string })).toThrow(/baselinePrefix/);
+    expect(() => routedRedis(raw, { prefix: 'x' } as never)).toThrow(/unknown routedRedis option "prefix"/);
+    expect(() => routedRedis({ get() {} })).toThrow(TypeError);
+    expect(() => routedRedis({ commandsExecutor() {}, sendCommand() {} })).toThrow(/v4 is not supported/);
+    expect(() => routedRedis(redis)).toThrow(/already routed/);
+  });
+
   it('prefixes every key argument, as a raw client sees it', async () => {
     const rk = key('phys');
     await withRoutingKey(rk, async () => {

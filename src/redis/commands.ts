@@ -37,7 +37,15 @@ interface Plan {
   readonly kind: PlanKind;
   readonly strip: Stripper | undefined;
   readonly subcommands: Readonly<Record<string, number>> | undefined;
+  /**
+   * For commands with a fixed key spec, the key positions depend only on the argument count:
+   * the table's answer, cached per count. `undefined` for movable-keys commands.
+   */
+  readonly byLength: Array<readonly number[] | undefined> | undefined;
 }
+
+/** Argument counts up to this one have their key positions cached. */
+const CACHED_LENGTHS = 64;
 
 /**
  * Commands the table lists without keys that never touch the keyspace, so they are safe in a
@@ -184,7 +192,13 @@ function planFor(name: string): Plan {
   if (plan === undefined) {
     const lower = name.toLowerCase();
     const kind = kindOf(lower);
-    plan = { name: lower, kind, strip: STRIPPERS[lower], subcommands: SUBCOMMAND_KEYS[lower] };
+    plan = {
+      name: lower,
+      kind,
+      strip: STRIPPERS[lower],
+      subcommands: SUBCOMMAND_KEYS[lower],
+      byLength: kind === 'table' && !isMovable(lower) ? [] : undefined,
+    };
     // Names come from code, not requests, but bound the cache anyway.
     if (plans.size < 2048) plans.set(name, plan);
   }
@@ -267,31 +281,44 @@ export class KeyRouter {
   }
 
   /**
-   * The arguments of `name` rewritten into `ns` (a new array; `args` is never changed).
-   * `args` excludes the command name.
+   * The arguments of `name` rewritten into `ns`. `args[offset]` is the first argument after the
+   * command name (node-redis keeps the name at index 0, ioredis does not). With `inPlace`, `args`
+   * itself is rewritten and returned (for arrays the client built for this one call); otherwise a
+   * new array is returned and `args` is never changed.
    * @throws RoutingContextError when the command's keys cannot be located.
    */
-  rewrite(name: string, args: readonly RedisArg[], ns: Namespace): RedisArg[] {
+  rewrite(name: string, args: RedisArg[], ns: Namespace, offset: number, inPlace: boolean): RedisArg[] {
     const plan = planFor(name);
-    const out = args.slice();
+    const out = inPlace ? args : args.slice();
     switch (plan.kind) {
       case 'table': {
-        const indexes = getKeyIndexes(plan.name, out);
-        for (const i of indexes) out[i] = prefixed(out[i]!, ns);
+        const count = out.length - offset;
+        let indexes: readonly number[] | undefined;
+        if (plan.byLength !== undefined && count < CACHED_LENGTHS) {
+          indexes = plan.byLength[count];
+          if (indexes === undefined)
+            indexes = plan.byLength[count] = getKeyIndexes(plan.name, out.slice(offset));
+        } else {
+          indexes = getKeyIndexes(plan.name, offset === 0 ? out : out.slice(offset));
+        }
+        for (let i = 0; i < indexes.length; i++) {
+          const at = indexes[i]! + offset;
+          out[at] = prefixed(out[at]!, ns);
+        }
         return out;
       }
       case 'first':
-        if (out.length > 0) out[0] = prefixed(out[0]!, ns);
+        if (out.length > offset) out[offset] = prefixed(out[offset]!, ns);
         return out;
       case 'all':
-        for (let i = 0; i < out.length; i++) out[i] = prefixed(out[i]!, ns);
+        for (let i = offset; i < out.length; i++) out[i] = prefixed(out[i]!, ns);
         return out;
       case 'patterns':
       case 'keys':
-        for (let i = 0; i < out.length; i++) out[i] = prefixedPattern(out[i]!, ns);
+        for (let i = offset; i < out.length; i++) out[i] = prefixedPattern(out[i]!, ns);
         return out;
       case 'scan': {
-        for (let i = 1; i < out.length - 1; i += 2) {
+        for (let i = offset + 1; i < out.length - 1; i += 2) {
           if (String(out[i]).toLowerCase() === 'match') {
             out[i + 1] = prefixedPattern(out[i + 1]!, ns);
             return out;
@@ -301,8 +328,10 @@ export class KeyRouter {
         return out;
       }
       case 'subcommand': {
-        const index = out.length > 0 ? plan.subcommands![String(out[0]).toLowerCase()] : undefined;
-        if (index !== undefined && index < out.length) out[index] = prefixed(out[index]!, ns);
+        const index = out.length > offset ? plan.subcommands![String(out[offset]).toLowerCase()] : undefined;
+        if (index !== undefined && index + offset < out.length) {
+          out[index + offset] = prefixed(out[index + offset]!, ns);
+        }
         return out;
       }
       case 'free':

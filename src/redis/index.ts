@@ -41,8 +41,10 @@ function isIoredis(client: Record<string, unknown>): boolean {
 /**
  * Returns a client of the same type whose commands run in the key namespace of the active
  * routing key: `GET cart:7` inside a request routed to `pr-142` reads `pr-142:cart:7` (the
- * semantics of the core's `cacheKey`). Works with an ioredis `Redis` or `Cluster` and with a
- * node-redis v4/v5 client; the original client is not changed and keeps working unrouted.
+ * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` (and `Cluster`, untested)
+ * and a node-redis 5 client; the original client is not changed and keeps working unrouted.
+ * Clients derived later (`duplicate()`, node-redis `withTypeMapping()`...) are not routed: wrap
+ * them too.
  *
  * - Key positions come from the Redis command table of `@ioredis/commands`, including
  *   movable-keys commands (`EVAL`/`EVALSHA`/`FCALL` KEYS, `ZUNIONSTORE`, `XREAD STREAMS`,
@@ -58,7 +60,7 @@ function isIoredis(client: Record<string, unknown>): boolean {
  *   `ERR_UNROUTABLE_COMMAND`, instead of touching shared state.
  * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
  *
- * @param client - an ioredis `Redis`/`Cluster` or a node-redis client (connected or not)
+ * @param client - an ioredis `Redis`/`Cluster` or a node-redis 5 client (connected or not)
  * @param options - see {@link RoutedRedisOptions}
  * @returns the routed client, typed as `client`
  * @throws `TypeError` when `client` is not a supported Redis client or an option is invalid
@@ -88,10 +90,16 @@ export function routedRedis<T extends object>(client: T, options?: RoutedRedisOp
   let routed: T;
   if (isNodeRedis(record)) routed = wrapNodeRedis(client, router);
   else if (isIoredis(record)) routed = wrapIoredis(client, router);
-  else
+  else if (typeof record.commandsExecutor === 'function') {
+    // node-redis v4 sends from a private method; refusing beats routing only some commands.
+    throw new TypeError(
+      'routing-context: routedRedis supports node-redis v5 and ioredis 5; node-redis v4 is not supported',
+    );
+  } else {
     throw new TypeError(
       'routing-context: routedRedis expects an ioredis Redis/Cluster or a node-redis client',
     );
+  }
   ROUTED.add(routed);
   return routed;
 }

@@ -9,6 +9,8 @@ interface CommandLike {
   reject: (error: Error) => void;
   keys?: unknown;
   slot?: unknown;
+  /** Set by ioredis when a pipeline queues the command. */
+  pipelineIndex?: number;
 }
 
 interface PipelineLike {
@@ -18,9 +20,6 @@ interface PipelineLike {
 
 type Method = (...args: any[]) => any;
 
-/** Commands already rewritten when a pipeline queued them; `exec` sends them as they are. */
-const queued = new WeakSet<CommandLike>();
-
 /**
  * Rewrites `command` into the active namespace. Returns the error that refuses it, if any.
  */
@@ -29,7 +28,8 @@ function route(router: KeyRouter, command: CommandLike): Error | undefined {
   try {
     ns = router.current();
     if (ns === undefined) return undefined;
-    command.args = router.rewrite(command.name, command.args, ns);
+    // ioredis built this array for this command (`args.flat()`): rewrite it in place.
+    command.args = router.rewrite(command.name, command.args, ns, 0, true);
   } catch (error) {
     return error as Error;
   }
@@ -54,15 +54,17 @@ function route(router: KeyRouter, command: CommandLike): Error | undefined {
 export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
   const target = client as unknown as Record<PropertyKey, unknown>;
 
-  function sendCommand(this: unknown, command: CommandLike, ...rest: unknown[]): unknown {
-    if (!queued.has(command)) {
+  function sendCommand(this: unknown, command: CommandLike, stream?: unknown, node?: unknown): unknown {
+    // A pipeline's commands were rewritten when queued, in the context that queued them;
+    // `exec` sends them through here as they are.
+    if (command.pipelineIndex === undefined) {
       const refused = route(router, command);
       if (refused !== undefined) {
         command.reject(refused);
         return command.promise;
       }
     }
-    return (target.sendCommand as Method).call(target, command, ...rest);
+    return (target.sendCommand as Method).call(target, command, stream, node);
   }
 
   function routePipeline<P>(pipeline: P): P {
@@ -74,7 +76,6 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
       const refused = route(router, command);
       // Refuse at queue time: a queued command would otherwise be sent with its shared keys.
       if (refused !== undefined) throw refused;
-      queued.add(command);
       return queue.call(this, command);
     };
     return pipeline;

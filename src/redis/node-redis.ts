@@ -40,7 +40,7 @@ function withStrip(
 }
 
 /**
- * Wraps a node-redis (v4/v5) client.
+ * Wraps a node-redis v5 client.
  *
  * node-redis command methods call `this._self._executeCommand(command, parser, ...)`, where
  * `parser.redisArgs` holds the final arguments, and `_self` is the real client (whose private
@@ -67,8 +67,7 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
         // `parser` belongs to this call only: rewrite its arguments in place.
         const args = parser.redisArgs;
         const name = String(args[0]);
-        const rewritten = router.rewrite(name, args.slice(1), ns);
-        for (let i = 0; i < rewritten.length; i++) args[i + 1] = rewritten[i]!;
+        router.rewrite(name, args, ns, 1, true);
         transform = withStrip(transform, router.stripperOf(name), ns);
       }
     } catch (error) {
@@ -84,7 +83,7 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
       ns = router.current();
       if (ns !== undefined) {
         const name = String(args[0]);
-        outbound = [args[0]!, ...router.rewrite(name, args.slice(1), ns)];
+        outbound = router.rewrite(name, args, ns, 1, false);
         const strip = router.stripperOf(name);
         if (strip !== undefined) {
           const namespace = ns;
@@ -107,10 +106,7 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
       const ns = router.current();
       if (ns === undefined) return add.call(this, redisArgs, transformReply);
       const name = String(redisArgs[0]);
-      const rewritten: RedisArg[] & { preserve?: unknown } = [
-        redisArgs[0]!,
-        ...router.rewrite(name, redisArgs.slice(1), ns),
-      ];
+      const rewritten: RedisArg[] & { preserve?: unknown } = router.rewrite(name, redisArgs, ns, 1, false);
       if (redisArgs.preserve !== undefined) rewritten.preserve = redisArgs.preserve;
       return add.call(this, rewritten, withStrip(transformReply, router.stripperOf(name), ns));
     };
@@ -119,7 +115,8 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
 
   function watch(this: unknown, key: RedisArg | RedisArg[]): unknown {
     const ns = router.current();
-    const keys = ns === undefined ? key : router.rewrite('watch', Array.isArray(key) ? key : [key], ns);
+    const keys =
+      ns === undefined ? key : router.rewrite('watch', Array.isArray(key) ? key : [key], ns, 0, false);
     return (target.watch as Method).call(proxy, keys);
   }
 
@@ -133,7 +130,7 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
         const ns = router.current();
         if (ns === undefined || channels === undefined) return original.call(proxy, channels, ...rest);
         const list = Array.isArray(channels) ? channels : [channels];
-        return original.call(proxy, router.rewrite(command, list, ns), ...rest);
+        return original.call(proxy, router.rewrite(command, list, ns, 0, false), ...rest);
       };
       pubsub.set(name, method);
     }
@@ -151,6 +148,9 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
   const proxy: T = new Proxy(client, {
     get(t, property, receiver) {
       switch (property) {
+        // Read for every command by the real client's methods (`this._self.#queue`): keep it first.
+        case '_self':
+          return real;
         case 'sendCommand':
           return sendCommand;
         case 'multi':
