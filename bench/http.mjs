@@ -15,7 +15,9 @@
 //   2. prints ONE line of JSON on stdout: `{"a": <port of A>, "b": <port of B>}`;
 //   3. keeps serving until it gets SIGTERM or its stdin closes.
 // B's JSON should report `baggage` (the header it received) and `traceparent` (a boolean), which
-// the table shows as a sanity check. `bare.mjs` is the baseline every ratio refers to. Adding a
+// the table shows as a sanity check. Optionally, A answers `GET /__cpu` with
+// `{"cpu": process.cpuUsage(), "served": <number of /a requests>}` (outside any middleware) for the
+// CPU-per-request column; `_chain.mjs` does. Without it that column shows n/a. `bare.mjs` is the baseline every ratio refers to. Adding a
 // variant (say `otel-routing-propagator.mjs`) needs no change here.
 //
 // Every request carries `baggage: sd-routing-key=<key>,user=bench` so routed variants do real work.
@@ -80,6 +82,17 @@ function run(port, duration) {
   });
 }
 
+async function cpuStats(port) {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/__cpu`);
+    if (!response.ok) return undefined;
+    const { cpu, served } = await response.json();
+    return { micros: cpu.user + cpu.system, served };
+  } catch {
+    return undefined;
+  }
+}
+
 async function sanity(port) {
   const response = await fetch(`http://127.0.0.1:${port}/a`, { headers: HEADERS });
   return response.json();
@@ -98,13 +111,18 @@ try {
   for (const v of variants) seenAtB.set(v.name, await sanity(v.ports.a));
   for (const v of variants) await run(v.ports.a, WARMUP);
 
-  const samples = new Map(variants.map((v) => [v.name, { rps: [], p99: [], errors: 0 }]));
+  const samples = new Map(variants.map((v) => [v.name, { rps: [], p99: [], cpu: [], errors: 0 }]));
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate the order each round so no variant always runs first or last.
     const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     for (const v of order) {
+      const before = await cpuStats(v.ports.a);
       const result = await run(v.ports.a, DURATION);
+      const after = await cpuStats(v.ports.a);
       const s = samples.get(v.name);
+      if (before !== undefined && after !== undefined && after.served > before.served) {
+        s.cpu.push((after.micros - before.micros) / (after.served - before.served));
+      }
       s.rps.push(result.requests.average);
       s.p99.push(result.latency.p99);
       s.errors += result.errors + result.non2xx;
@@ -115,19 +133,33 @@ try {
   const bare = samples.get('bare');
   const bareRps = median(bare.rps);
   const bareP99 = median(bare.p99);
+  const bareCpu = bare.cpu.length > 0 ? median(bare.cpu) : undefined;
   const rows = variants.map((v) => {
     const s = samples.get(v.name);
     const rps = median(s.rps);
     const p99 = median(s.p99);
     const b = seenAtB.get(v.name);
-    return `| ${v.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(3)} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
+    const cpu = s.cpu.length > 0 ? median(s.cpu) : undefined;
+    const cpuCells =
+      cpu === undefined || bareCpu === undefined
+        ? 'n/a | n/a'
+        : `${cpu.toFixed(0)} | ${(bareCpu / cpu).toFixed(3)}`;
+    return `| ${v.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(3)} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
   });
   console.log(
     `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, medians (Node ${process.version}):\n`,
   );
-  console.log('| variant | req/s | vs bare | p99 ms | p99 vs bare | errors | what reached B |');
-  console.log('|---|---:|---:|---:|---:|---:|---|');
+  console.log(
+    '| variant | req/s | vs bare | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const row of rows) console.log(row);
+  console.log(
+    '\n"efficiency vs bare" = bare CPU per request / variant CPU per request (1.000 = free): CPU time of the',
+  );
+  console.log(
+    "servers' process (both hops) per request, less sensitive to other load on the machine than req/s.",
+  );
 } finally {
   for (const v of variants) stop(v);
 }
