@@ -396,6 +396,28 @@ describe('routing-context/grpc', () => {
     }
   });
 
+  it('runs client callbacks in the caller’s context for calls queued before the channel connects', async () => {
+    // Calls made before the channel is READY are started later, from the connection's callbacks.
+    const c = client();
+    const results = await Promise.all(
+      keys.map((key) =>
+        withRoutingKey(key, async () => {
+          const viaCallback = await new Promise<string>((resolve, reject) =>
+            c.unary({ id: 'queued' }, (error) => (error ? reject(error) : resolve(seenKey()))),
+          );
+          const stream = c.serverStream({ id: 'queued', count: 2 });
+          const viaEvents: string[] = [];
+          stream.on('data', () => viaEvents.push(seenKey()));
+          stream.on('status', () => viaEvents.push(seenKey()));
+          await once(stream, 'end');
+          return [viaCallback, ...viaEvents];
+        }),
+      ),
+    );
+    expect(results).toEqual(keys.map((k) => [k ?? BASELINE, k ?? BASELINE, k ?? BASELINE, k ?? BASELINE]));
+    c.close();
+  });
+
   it('runs client callbacks in the caller’s context even on a connection opened by another', async () => {
     const c = client();
     // The HTTP/2 session is opened from inside key A.

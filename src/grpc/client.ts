@@ -11,10 +11,10 @@ import { getRoutingKey, optionsResolver, runWithKey } from '../core/state.js';
 import { targetHostname } from './target.js';
 import type { RoutingClientInterceptorOptions } from './types.js';
 
-/** Metadata entry whose whole value is the key, written next to `baggage`. */
+/** Metadata entry whose whole value is the key, written next to `baggage`. @internal */
 export const DEDICATED_METADATA = 'sd-routing-key';
 
-/** grpc-js accepts only printable ASCII in text metadata values. */
+/** grpc-js accepts only printable ASCII in text metadata values. @internal */
 export function isPrintableAscii(value: string): boolean {
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
