@@ -244,6 +244,27 @@ describe('routedRedis(ioredis)', () => {
     client.disconnect();
   });
 
+  it('runs callbacks of commands queued before the connection opens in their own context', async () => {
+    // The first command opens the connection; the others wait in ioredis's offline queue.
+    const client = routedRedis(new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }));
+    const keys = [...Array.from({ length: 20 }, (_, i) => key(`q${i}`)), undefined];
+    const seen = await Promise.all(
+      keys.map((rk) =>
+        withRoutingKey(rk, async () => {
+          const inCallback = await new Promise<string | undefined>((resolve, reject) =>
+            client.set(`queued:${RUN}`, rk ?? 'baseline', (error) =>
+              error ? reject(error) : resolve(getRoutingKey()),
+            ),
+          );
+          const value = await client.get(`queued:${RUN}`);
+          return [inCallback, getRoutingKey(), value];
+        }),
+      ),
+    );
+    expect(seen).toEqual(keys.map((rk) => [rk, rk, rk ?? 'baseline']));
+    client.disconnect();
+  });
+
   it('resolves a command issued in A in A even when B is active as the reply arrives', async () => {
     const a = key('ctxA');
     const b = key('ctxB');
