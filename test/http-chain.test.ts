@@ -26,7 +26,7 @@ interface Hop {
 }
 
 interface Answer {
-  a: { ctx: string | null; afterAwait: string | null };
+  a: { ctx: string | null; afterAwait: string | null; url: string; query: Record<string, string> };
   b: { hooks: Record<string, string | null> };
   c: Hop;
 }
@@ -166,7 +166,11 @@ describe.each(combos)('%s', (_name, express, fastify, KEYED, BASELINE) => {
       const afterAwait = getRoutingKey() ?? null;
       const upstream = await post(agentAB, portB, '/b', {}, { id, a: getRoutingKey() ?? null });
       const fromB = upstream.json as { hooks: Record<string, string | null>; c: Hop };
-      res.json({ a: { ctx, afterAwait }, b: { hooks: fromB.hooks }, c: fromB.c });
+      res.json({
+        a: { ctx, afterAwait, url: req.originalUrl, query: req.query },
+        b: { hooks: fromB.hooks },
+        c: fromB.c,
+      });
     });
     const serverA = http.createServer(a);
     servers.push(serverA);
@@ -237,5 +241,23 @@ describe.each(combos)('%s', (_name, express, fastify, KEYED, BASELINE) => {
     expect(connectionsC).toBeLessThan(200);
     const reused = [...keysPerSocketB.values()].filter((keys) => keys.size > 1);
     expect(reused.length).toBeGreaterThan(0);
+  });
+
+  it('carries a webhook’s ?sd-routing-key= to the last hop, and A’s app never sees the parameter', async () => {
+    const webhooks = await Promise.all(
+      KEYS.slice(0, 20).map((key, i) =>
+        post(client, portA, `/a?sd-routing-key=${key}&source=hook`, {}, { id: 10_000 + i }).then(
+          (r) => r.json as Answer,
+        ),
+      ),
+    );
+    webhooks.forEach((answer, i) => {
+      const key = KEYS[i]!;
+      expect(answer.c.key).toBe(key);
+      expect(answer.c.body.a).toBe(key);
+      expect(countMembers(answer.c.baggage, 'sd-routing-key')).toBe(1);
+      expect(answer.a.url).toBe('/a?source=hook');
+      expect(answer.a.query).toEqual({ source: 'hook' });
+    });
   });
 });
