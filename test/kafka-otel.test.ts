@@ -2,16 +2,20 @@
 // header with the active OTel baggage. The dedicated sd-routing-key header must still carry the
 // key, and the consumer must read it (the instrumentation's eachMessage context is outside ours).
 import { createRequire } from 'node:module';
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, type TracerProvider, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
-import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import * as sdkTrace from '@opentelemetry/sdk-trace-base';
 import type * as KafkaJs from 'kafkajs';
 import { getRoutingKey, withRoutingKey } from 'routing-context';
 import { routingConsumer, routingProducer } from 'routing-context/kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTopic, fastConsumer, kafkaBrokers, uniqueName, until } from './helpers/kafka.js';
+
+// OTel 2.x names the SDK's provider BasicTracerProvider; 3.x (test:matrix) names it TracerProvider.
+const sdk = sdkTrace as unknown as Record<string, (new () => TracerProvider) | undefined>;
+const Provider = (sdk.BasicTracerProvider ?? sdk.TracerProvider)!;
 
 describe('routing-context/kafkajs with @opentelemetry/instrumentation-kafkajs', () => {
   let instrumentation: KafkaJsInstrumentation;
@@ -23,7 +27,7 @@ describe('routing-context/kafkajs with @opentelemetry/instrumentation-kafkajs', 
     propagation.setGlobalPropagator(
       new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     );
-    const provider = new BasicTracerProvider();
+    const provider = new Provider();
     trace.setGlobalTracerProvider(provider);
     instrumentation = new KafkaJsInstrumentation();
     instrumentation.setTracerProvider(provider);
