@@ -2,6 +2,7 @@
 // http.request, http.get, https.request, https.get and global fetch, inside and outside a routed
 // context, merged baggage, denied hosts, double installs and uninstall.
 import { execFileSync } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as httpNamespace from 'node:http';
 import http, { type IncomingHttpHeaders } from 'node:http';
@@ -240,6 +241,67 @@ describe('module forms', () => {
         Symbol.for('routing-context.http-propagation.original')
       ],
     ).toBe(undefined);
+  });
+});
+
+describe('undici request shapes (published on undici:request:create as undici does)', () => {
+  // Node 20.6 to 20.9 bundle undici 5, whose requests hold headers as one string; undici 6 holds
+  // an array and offers addHeader, which instrumentations subscribed after us call.
+  const channel = diagnosticsChannel.channel('undici:request:create');
+
+  it('undici 5 string headers: merged into one baggage line, other lines kept', () => {
+    const uninstall = installHttpPropagation();
+    try {
+      const request = {
+        origin: 'http://orders.svc:8080',
+        headers: 'host: orders\r\nbaggage: a=1\r\nBaggage: sd-routing-key=old\r\n',
+      };
+      withRoutingKey('str', () => channel.publish({ request }));
+      expect(request.headers).toBe('host: orders\r\nbaggage: sd-routing-key=str,a=1\r\n');
+      const denied = { origin: 'https://api.stripe.com', headers: 'baggage: a=1\r\n' };
+      uninstall();
+      const onlyOrders = installHttpPropagation({ propagateTo: { allow: ['*.svc'] } });
+      withRoutingKey('str', () => channel.publish({ request: denied }));
+      onlyOrders();
+      expect(denied.headers).toBe('baggage: a=1\r\n');
+    } finally {
+      uninstall();
+    }
+  });
+
+  it('undici 6 array headers: a later addHeader("baggage") is merged, not appended', () => {
+    class FakeRequest {
+      origin = 'http://[::1]:3000';
+      headers: unknown[] = ['accept', '*/*', 'baggage', ['a=1', 'b=2']];
+      addHeader(name: string, value: string) {
+        this.headers.push(name, value);
+        return this;
+      }
+    }
+    const uninstall = installHttpPropagation();
+    try {
+      const request = new FakeRequest();
+      withRoutingKey('arr', () => channel.publish({ request }));
+      expect(request.headers).toEqual(['accept', '*/*', 'baggage', 'sd-routing-key=arr,a=1,b=2']);
+      // What OpenTelemetry's undici instrumentation does when it runs after us.
+      request.addHeader('baggage', 'sd-routing-key=arr,otel=1');
+      request.addHeader('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00');
+      expect(request.headers).toEqual([
+        'accept',
+        '*/*',
+        'baggage',
+        'sd-routing-key=arr,a=1,b=2,otel=1',
+        'traceparent',
+        '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00',
+      ]);
+      // Outside a routed context nothing is touched, addHeader included.
+      const plain = new FakeRequest();
+      channel.publish({ request: plain });
+      expect(plain.headers).toEqual(['accept', '*/*', 'baggage', ['a=1', 'b=2']]);
+      expect(Object.hasOwn(plain, 'addHeader')).toBe(false);
+    } finally {
+      uninstall();
+    }
   });
 });
 
