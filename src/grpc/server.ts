@@ -74,7 +74,7 @@ class RoutingServerCall extends ServerInterceptingCall {
 }
 
 /**
- * A grpc-js (>= 1.10) server interceptor that reads the routing key from the call's metadata
+ * A grpc-js (1.10 or later) server interceptor that reads the routing key from the call's metadata
  * (the dedicated `sd-routing-key` entry, then `baggage` and the other configured sources) and
  * runs the handler, its awaits, its response writes and its request-stream `data`/`end`
  * listeners in that key's context, for unary, server-streaming, client-streaming and bidi
