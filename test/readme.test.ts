@@ -21,7 +21,9 @@ function snippets(): { line: number; code: string }[] {
 
 describe('README', () => {
   it('has TypeScript snippets for the core and every integration', () => {
-    const all = snippets().map((s) => s.code).join('\n');
+    const all = snippets()
+      .map((s) => s.code)
+      .join('\n');
     for (const entry of ['express', 'fastify', 'kafkajs', 'redis', 'grpc', 'otel']) {
       expect(all).toContain(`from 'routing-context/${entry}'`);
     }
@@ -46,7 +48,9 @@ describe('README', () => {
       lib: ['lib.es2023.d.ts', 'lib.dom.d.ts'],
     });
     const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => {
-      const where = d.file ? `${d.file.fileName.replace(`${dir}/`, '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line}` : '';
+      const where = d.file
+        ? `${d.file.fileName.replace(`${dir}/`, '')}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line}`
+        : '';
       return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
     });
     expect(diagnostics).toEqual([]);
