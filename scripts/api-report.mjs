@@ -22,9 +22,22 @@ for (const [subpath, target] of Object.entries(pkg.exports)) {
     failed = true;
     continue;
   }
+  // Integration entries use the core's types (RoutingOptions, RoutesSource…), which users import
+  // from 'routing-context' itself: not re-exporting them from every entry is deliberate.
+  const messages =
+    subpath === '.'
+      ? base.messages
+      : {
+          ...base.messages,
+          extractorMessageReporting: {
+            ...base.messages.extractorMessageReporting,
+            'ae-forgotten-export': { logLevel: 'none', addToApiReportFile: false },
+          },
+        };
   const config = ExtractorConfig.prepare({
     configObject: {
       ...base,
+      messages,
       projectFolder: root,
       mainEntryPointFilePath: entry,
       apiReport: { ...base.apiReport, reportFileName: name },

@@ -7,7 +7,7 @@ export interface RoutesSource {
   /** Resolves once the routes are loaded (at once for static routes). Rejects if `signal` aborts first. */
   ready(signal?: AbortSignal): Promise<void>;
   /**
-   * The sandbox serving `routingKey` for this workload, {@link ANY_SANDBOX} when a static list
+   * The sandbox serving `routingKey` for this workload, `ANY_SANDBOX` when a static list
    * names the key without a sandbox, or `undefined` when no sandbox of this workload serves it.
    */
   sandboxFor(routingKey: string): string | undefined;

@@ -224,7 +224,7 @@ function wrapEachBatch(
  *
  * - `eachMessage` runs inside the message's routing context (`getRoutingKey()` returns its key).
  * - `eachBatch` gets the batch; run each message's work with {@link withMessageContext}.
- * - With `routes`, a message that {@link shouldProcess} rejects for this process never reaches the
+ * - With `routes`, a message that `shouldProcess` (from `routing-context`) rejects for this process never reaches the
  *   handler: in `eachMessage` it is returned at once (the client commits it); in `eachBatch` it is
  *   removed from a copy of `batch.messages` and its offset resolved in order (leading skipped
  *   messages before the handler runs, the others when the handler resolves the message before
