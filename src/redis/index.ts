@@ -5,6 +5,7 @@
 import { KeyRouter } from './commands.js';
 import { wrapIoredis } from './ioredis.js';
 import { wrapNodeRedis } from './node-redis.js';
+import { wrapNodeRedis4 } from './node-redis4.js';
 import type { RoutedRedisOptions } from './types.js';
 
 export type { RoutedRedisOptions } from './types.js';
@@ -34,6 +35,11 @@ function isNodeRedis(client: Record<string, unknown>): boolean {
   return typeof self === 'object' && self !== null && typeof self._executeCommand === 'function';
 }
 
+/** node-redis v4 (`@redis/client` 1.x): commands end in `commandsExecutor`, multis in `multiExecutor`. */
+function isNodeRedis4(client: Record<string, unknown>): boolean {
+  return typeof client.commandsExecutor === 'function' && typeof client.multiExecutor === 'function';
+}
+
 function isIoredis(client: Record<string, unknown>): boolean {
   return typeof client.sendCommand === 'function' && typeof client.pipeline === 'function';
 }
@@ -42,7 +48,8 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * Returns a client of the same type whose commands run in the key namespace of the active
  * routing key: `GET cart:7` inside a request routed to `pr-142` reads `pr-142:cart:7` (the
  * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` (and `Cluster`, untested)
- * and a node-redis 5 client; the original client is not changed and keeps working unrouted.
+ * and a node-redis 5 or 4 client (v4 without `legacyMode`); the original client is not changed
+ * and keeps working unrouted.
  * Clients derived later (`duplicate()`, node-redis `withTypeMapping()`...) are not routed: wrap
  * them too.
  *
@@ -53,6 +60,8 @@ function isIoredis(client: Record<string, unknown>): boolean {
  *   stripped back, as are the key names in `BLPOP`/`BRPOP`/`BZPOPMIN`/`BZPOPMAX`/`LMPOP`/
  *   `BLMPOP`/`ZMPOP`/`BZMPOP`/`XREAD`/`XREADGROUP` replies.
  * - Pipelines and transactions rewrite each command in the context that queues it.
+ * - node-redis 4: `commandOptions({ isolated: true })` and `executeIsolated` run routed on the
+ *   isolated connection; scripts, functions and module commands are routed too.
  * - Pub/sub channels (`PUBLISH`, `SUBSCRIBE`, `PSUBSCRIBE`, sharded variants) are prefixed too;
  *   message events report the physical (prefixed) channel name.
  * - A command whose keys the table cannot locate (module commands, `FLUSHDB`, `RANDOMKEY`,
@@ -60,10 +69,11 @@ function isIoredis(client: Record<string, unknown>): boolean {
  *   `ERR_UNROUTABLE_COMMAND`, instead of touching shared state.
  * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
  *
- * @param client - an ioredis `Redis`/`Cluster` or a node-redis 5 client (connected or not)
+ * @param client - an ioredis `Redis`/`Cluster` or a node-redis 5 or 4 client (connected or not)
  * @param options - see {@link RoutedRedisOptions}
  * @returns the routed client, typed as `client`
- * @throws `TypeError` when `client` is not a supported Redis client or an option is invalid
+ * @throws `TypeError` when `client` is not a supported Redis client (a node-redis 4 client in
+ *   `legacyMode` included) or an option is invalid
  * @example
  * ```ts
  * import { Redis } from 'ioredis';
@@ -89,11 +99,11 @@ export function routedRedis<T extends object>(client: T, options?: RoutedRedisOp
   const router = new KeyRouter(baselinePrefix);
   let routed: T;
   if (isNodeRedis(record)) routed = wrapNodeRedis(client, router);
+  else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router);
   else if (isIoredis(record)) routed = wrapIoredis(client, router);
   else if (typeof record.commandsExecutor === 'function') {
-    // node-redis v4 sends from a private method; refusing beats routing only some commands.
     throw new TypeError(
-      'routing-context: routedRedis supports node-redis v5 and ioredis 5; node-redis v4 is not supported',
+      'routing-context: this client has the node-redis v4 commandsExecutor but no multiExecutor; an unknown node-redis v4 is not supported',
     );
   } else {
     throw new TypeError(

@@ -1,7 +1,8 @@
 import type { KeyRouter, Namespace, RedisArg } from './commands.js';
 
 type Method = (...args: any[]) => any;
-type TransformReply = (reply: unknown, ...rest: unknown[]) => unknown;
+/** @internal */
+export type TransformReply = (reply: unknown, ...rest: unknown[]) => unknown;
 
 interface ParserLike {
   readonly redisArgs: RedisArg[];
@@ -11,8 +12,11 @@ interface MultiLike {
   addCommand(args: RedisArg[] & { preserve?: unknown }, transformReply?: TransformReply): unknown;
 }
 
-/** Names of node-redis pub/sub methods, and whether they take patterns. */
-const PUBSUB_METHODS: ReadonlyMap<string, boolean> = new Map([
+/**
+ * Names of node-redis pub/sub methods, and whether they take patterns.
+ * @internal
+ */
+export const PUBSUB_METHODS: ReadonlyMap<string, boolean> = new Map([
   ['subscribe', false],
   ['SUBSCRIBE', false],
   ['unsubscribe', false],
@@ -27,7 +31,11 @@ const PUBSUB_METHODS: ReadonlyMap<string, boolean> = new Map([
   ['PUNSUBSCRIBE', true],
 ]);
 
-function withStrip(
+/**
+ * `transformReply` preceded by the reply stripper of a command, if it has one.
+ * @internal
+ */
+export function withStrip(
   transformReply: TransformReply | undefined,
   strip: ((reply: unknown, ns: Namespace) => unknown) | undefined,
   ns: Namespace,
