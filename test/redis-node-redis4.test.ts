@@ -108,6 +108,33 @@ describe('routedRedis(node-redis 4)', () => {
     await client.disconnect();
   });
 
+  it('routes Redis functions, on the client and in a multi', async () => {
+    const rk = key('fn');
+    const bump = {
+      NUMBER_OF_KEYS: 1,
+      transformArguments: (k: string, by: number) => [k, String(by)],
+      transformReply: (reply: number) => reply,
+    };
+    await raw.functionLoad(
+      "#!lua name=rc_routed_lib\nredis.register_function('rc_routed_bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)",
+      { REPLACE: true },
+    );
+    const client = routedRedis(
+      await connected(createClient({ url: URL, functions: { rc_routed_lib: { rc_routed_bump: bump } } })),
+    );
+    try {
+      await withRoutingKey(rk, async () => {
+        expect(await client.rc_routed_lib.rc_routed_bump(`f:${RUN}`, 3)).toBe(3);
+        expect(await client.multi().rc_routed_lib.rc_routed_bump(`f:${RUN}`, 1).exec()).toEqual([4]);
+      });
+      expect(await raw.get(`${rk}:f:${RUN}`)).toBe('4');
+      expect(await raw.exists(`f:${RUN}`)).toBe(0);
+    } finally {
+      await raw.functionDelete('rc_routed_lib').catch(() => {});
+      await client.disconnect();
+    }
+  });
+
   it('confines SCAN, KEYS and scanIterator to the namespace and strips the prefix back', async () => {
     const a = key('scanA');
     const b = key('scanB');
