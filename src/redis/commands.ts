@@ -186,8 +186,12 @@ function isMovable(lower: string): boolean {
 }
 
 const plans = new Map<string, Plan>();
+// Every routed command asks for its plan twice in a row (rewrite, then stripperOf).
+let lastName: string | undefined;
+let lastPlan: Plan | undefined;
 
 function planFor(name: string): Plan {
+  if (name === lastName) return lastPlan!;
   let plan = plans.get(name);
   if (plan === undefined) {
     const lower = name.toLowerCase();
@@ -202,6 +206,8 @@ function planFor(name: string): Plan {
     // Names come from code, not requests, but bound the cache anyway.
     if (plans.size < 2048) plans.set(name, plan);
   }
+  lastName = name;
+  lastPlan = plan;
   return plan;
 }
 
@@ -250,6 +256,9 @@ export class KeyRouter {
   readonly #baseline: Namespace | undefined;
   readonly #baselinePrefix: string | undefined;
   readonly #namespaces = new Map<string, Namespace>();
+  // The namespace of the last key asked for: a pipeline asks for the same one per command.
+  #lastKey: string | undefined;
+  #lastNamespace: Namespace | undefined;
 
   constructor(baselinePrefix: string | undefined) {
     this.#baselinePrefix = baselinePrefix;
@@ -264,6 +273,7 @@ export class KeyRouter {
   current(): Namespace | undefined {
     const key = getRoutingKey();
     if (key === undefined) return this.#baseline;
+    if (key === this.#lastKey) return this.#lastNamespace;
     let ns = this.#namespaces.get(key);
     if (ns === undefined) {
       if (key === this.#baselinePrefix) {
@@ -277,6 +287,8 @@ export class KeyRouter {
       if (this.#namespaces.size >= 1024) this.#namespaces.clear();
       this.#namespaces.set(key, ns);
     }
+    this.#lastKey = key;
+    this.#lastNamespace = ns;
     return ns;
   }
 

@@ -81,8 +81,10 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
     return pipeline;
   }
 
+  // Pipelines and MULTI belong to the real client: their commands are routed when queued, so
+  // `exec` sends them straight to it, with no Proxy trap on its per-command path.
   function pipeline(this: unknown, commands?: unknown[]): unknown {
-    const created = routePipeline((target.pipeline as Method).call(proxy));
+    const created = routePipeline((target.pipeline as Method).call(target));
     if (Array.isArray(commands)) (created as PipelineLike).addBatch(commands);
     return created;
   }
@@ -92,10 +94,10 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
       options = commands as typeof options;
       commands = undefined;
     }
-    const created = (target.multi as Method).call(proxy, options);
     // `{ pipeline: false }` sends MULTI at once and returns a promise; later commands go through
     // the routed `sendCommand`.
-    if (options?.pipeline === false) return created;
+    if (options?.pipeline === false) return (target.multi as Method).call(proxy, options);
+    const created = (target.multi as Method).call(target, options);
     routePipeline(created);
     if (Array.isArray(commands)) (created as PipelineLike).addBatch(commands);
     return created;

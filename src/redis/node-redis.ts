@@ -107,7 +107,9 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
   }
 
   function multi(this: unknown, ...args: unknown[]): unknown {
-    const created = (target.multi as Method).apply(proxy, args) as MultiLike;
+    // The MULTI belongs to the wrapped client itself: its commands are routed when queued, so its
+    // executors run with no Proxy trap on their per-command path.
+    const created = (target.multi as Method).apply(target, args) as MultiLike;
     const add = created.addCommand;
     created.addCommand = function addRouted(this: unknown, redisArgs, transformReply) {
       // Throws at queue time: a queued command would otherwise run with its shared keys.
