@@ -25,13 +25,17 @@ interface Reply {
   json: Record<string, unknown>;
 }
 
-/** A request whose body (if any) is written in two chunks a turn apart, so parsers interleave. */
+/**
+ * A request whose body (if any) is written in two chunks a turn apart (or `gapMs` apart), so
+ * parsers interleave.
+ */
 function send(
   port: number,
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: string,
+  gapMs?: number,
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(body);
@@ -64,7 +68,8 @@ function send(
     }
     const half = payload.length >> 1;
     req.write(payload.subarray(0, half));
-    setImmediate(() => req.end(payload.subarray(half)));
+    if (gapMs === undefined) setImmediate(() => req.end(payload.subarray(half)));
+    else setTimeout(() => req.end(payload.subarray(half)), gapMs);
   });
 }
 
@@ -328,6 +333,95 @@ describe.each([
         expect(json.key).toBe(expected);
         expect(json.ctx).toBe(expected);
         expect((json.downstream as { key: string | null }).key).toBe(expected);
+      }
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('routes the events of requests inside mounted sub-apps, and keeps later patches of Node’s emit in the chain', async () => {
+    // A patch of IncomingMessage's emit made after the middleware routed Express's prototypes
+    // (as an APM agent might install one): it must still see every event.
+    const spy = vi.spyOn(http.IncomingMessage.prototype, 'emit');
+    const sub = express();
+    sub.use(express.json());
+    sub.post('/raw', (req, res) => {
+      const seen: Array<string | null> = [getRoutingKey() ?? null];
+      req.on('data', () => seen.push(getRoutingKey() ?? null));
+      req.on('end', () => {
+        seen.push(getRoutingKey() ?? null);
+        res.json({ key: req.routingKey ?? null, seen, body: req.body });
+      });
+    });
+    sub.post('/json', (req, res) =>
+      res.json({ key: req.routingKey ?? null, ctx: getRoutingKey() ?? null, body: req.body }),
+    );
+    const app = express();
+    app.use(routingMiddleware());
+    app.use('/sub', sub);
+    const server = withRoutingKey('leaky', () => http.createServer(app));
+    const p = await withRoutingKey('leaky', () => listen(server));
+    try {
+      const keys = Array.from({ length: 80 }, (_, i) => (i % 8 === 7 ? undefined : `sub-${i % 20}`));
+      const results = await Promise.all(
+        keys.map((key, i) =>
+          send(
+            p,
+            'POST',
+            i % 2 === 0 ? '/sub/json' : '/sub/raw',
+            {
+              ...(key === undefined ? {} : routingHeaders(key)),
+              'content-type': i % 2 === 0 ? 'application/json' : 'text/plain',
+            },
+            JSON.stringify({ i }),
+            // The second half arrives after the listeners are attached: Node emits its `data` and
+            // the `end` from the socket's context.
+            30,
+          ).then((r) => ({ key: key ?? null, i, json: r.json })),
+        ),
+      );
+      for (const { key, i, json } of results) {
+        expect(json.key).toBe(key);
+        if (i % 2 === 0) {
+          expect(json.ctx).toBe(key);
+          expect(json.body).toEqual({ i });
+        } else {
+          // Before the listeners, then each `data` event and `end`.
+          expect(new Set(json.seen as unknown[])).toEqual(new Set([key]));
+          expect((json.seen as unknown[]).length).toBeGreaterThanOrEqual(3);
+        }
+      }
+      expect(spy.mock.calls.some(([event]) => event === 'data')).toBe(true);
+      expect(spy.mock.calls.some(([event]) => event === 'end')).toBe(true);
+    } finally {
+      spy.mockRestore();
+      await close(server);
+    }
+  });
+
+  it('leaves the events of requests the middleware never saw to Node, even where it routed the prototype', async () => {
+    // The same Express copy as the routed apps above (so the same shared prototype), no middleware.
+    const app = express();
+    app.post('/raw', (req, res) => {
+      const seen: Array<string | null> = [];
+      req.on('data', () => seen.push(getRoutingKey() ?? null));
+      req.on('end', () => {
+        seen.push(getRoutingKey() ?? null);
+        res.json({ own: Object.hasOwn(req, 'routingKey'), seen });
+      });
+    });
+    // Node runs these listeners in the server's context: 'outer', for every request.
+    const server = withRoutingKey('outer', () => http.createServer(app));
+    const p = await withRoutingKey('outer', () => listen(server));
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          send(p, 'POST', '/raw', routingHeaders(`k${i}`), 'x'.repeat(64), 30),
+        ),
+      );
+      for (const { json } of results) {
+        expect(json.own).toBe(false);
+        expect(new Set(json.seen as unknown[])).toEqual(new Set(['outer']));
       }
     } finally {
       await close(server);

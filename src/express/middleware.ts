@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { bindEmitter } from '../core/bind.js';
+import { bindRequestEvents } from '../core/bind.js';
 import { extractWith, stripQueryParam } from '../core/codec.js';
 import { optionsResolver, runWithKey } from '../core/state.js';
 import type { RoutingMiddleware, RoutingMiddlewareOptions } from './types.js';
@@ -75,9 +75,9 @@ export function routingMiddleware(options?: RoutingMiddlewareOptions): RoutingMi
       // Untrusted input never throws; whatever went wrong, the request runs as baseline.
       key = undefined;
     }
+    // Set before binding: the events of `req` and `res` run in the context this property names.
     request.routingKey = key;
-    bindEmitter(req, key);
-    bindEmitter(res, key);
+    bindRequestEvents(req, res, key);
     runWithKey(key, next);
   };
 }
