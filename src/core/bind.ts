@@ -62,13 +62,13 @@ function routePrototype(
   keyOf: (self: object) => string | undefined | false,
 ): void {
   if (Object.hasOwn(proto, ROUTED_PROTOTYPE)) return;
-  const parentEmit = (self: object): Emit => Reflect.get(parent, 'emit', self) as Emit;
+  const core = parent as { emit: Emit };
   Object.defineProperty(proto, 'emit', {
     configurable: true,
     writable: true,
     value: function routedEmit(this: EventEmitter, ...args: [string | symbol, ...unknown[]]): boolean {
       const key = keyOf(this);
-      const emit = parentEmit(this);
+      const emit = core.emit;
       if (key === false) return emit.apply(this, args);
       return runWithKey(key, () => emit.apply(this, args));
     },
@@ -98,14 +98,25 @@ export function bindRequestEvents(
   bindEvents(res, http.ServerResponse.prototype, responseKey, key);
 }
 
+/**
+ * Immediate prototypes (an Express app's `app.request`, `app.response`) known to be routed: their
+ * objects are checked by identity, without a property read on the slow object itself.
+ */
+const routedChains = new WeakSet<object>();
+
 function bindEvents(
   emitter: EventEmitter,
   core: object,
   keyOf: (self: object) => string | undefined | false,
   key: string | undefined,
 ): void {
+  const first = Object.getPrototypeOf(emitter) as object | null;
+  if (first !== null && routedChains.has(first)) return;
   // Read through the prototype chain: true once Express's prototype is routed.
-  if ((emitter as { [ROUTED_PROTOTYPE]?: true })[ROUTED_PROTOTYPE] === true) return;
+  if ((emitter as { [ROUTED_PROTOTYPE]?: true })[ROUTED_PROTOTYPE] === true) {
+    if (first !== null) routedChains.add(first);
+    return;
+  }
   const proto = frameworkPrototype(emitter, core);
   if (proto === undefined) bindEmitter(emitter, key);
   else routePrototype(proto, core, keyOf);
