@@ -83,6 +83,32 @@ const clients: Record<string, Client> = {
         )
         .on('error', reject);
     }),
+  // Node writes the head of these three in the ClientRequest constructor.
+  'http.request (headers as a flat array)': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      const flat = ['Host', `${host}:${port}`, ...Object.entries(headers).flat()];
+      const req = http.request({ host, port, path: '/', agent, headers: flat }, (res) =>
+        read(res).then(resolve, reject),
+      );
+      req.on('error', reject);
+      req.end();
+    }),
+  'http.get (URL form, headers as pairs)': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      const pairs = [['Host', `${host}:${port}`], ...Object.entries(headers)] as unknown as string[];
+      http
+        .get(`http://${host}:${port}/`, { agent, headers: pairs }, (res) => read(res).then(resolve, reject))
+        .on('error', reject);
+    }),
+  'http.request (Expect: 100-continue)': (headers = {}, host = '127.0.0.1') =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        { host, port, method: 'POST', path: '/', agent, headers: { ...headers, Expect: '100-continue' } },
+        (res) => read(res).then(resolve, reject),
+      );
+      req.on('error', reject);
+      req.on('continue', () => req.end('body'));
+    }),
   fetch: async (headers = {}, host = '127.0.0.1') =>
     (await fetch(`http://${host}:${port}/`, { headers })).json() as Promise<Seen>,
 };
@@ -212,6 +238,35 @@ describe.each(Object.entries(clients))('%s', (_name, send) => {
       expect(s.headers['x-routing-key']).toBe(key);
       expect(baggageLines(s)).toEqual(key === undefined ? [] : [`sd-routing-key=${key}`]);
     });
+  });
+});
+
+describe('requests whose head Node writes in the constructor', () => {
+  it("routes a copy of the options: the caller's options and headers are left as they were", async () => {
+    const uninstall = installHttpPropagation();
+    try {
+      const flat = ['Host', `127.0.0.1:${port}`, 'baggage', 'a=1'];
+      const options = { host: '127.0.0.1', port, path: '/', agent, headers: flat };
+      const seen = await withRoutingKey(
+        'copy',
+        () =>
+          new Promise<Seen>((resolve, reject) => {
+            const req = http.request(options, (res) => read(res).then(resolve, reject));
+            req.on('error', reject);
+            req.end();
+          }),
+      );
+      expect(baggageLines(seen)).toEqual(['sd-routing-key=copy,a=1']);
+      expect(seen.headers.host).toBe(`127.0.0.1:${port}`);
+      expect(options.headers).toBe(flat);
+      expect(flat).toEqual(['Host', `127.0.0.1:${port}`, 'baggage', 'a=1']);
+      // A malformed (odd-length) array is passed to Node untouched: Node's own error, not ours.
+      await withRoutingKey('copy', () => {
+        expect(() => http.request({ host: '127.0.0.1', port, headers: ['baggage'] })).toThrow(/headers/);
+      });
+    } finally {
+      uninstall();
+    }
   });
 });
 

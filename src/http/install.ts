@@ -78,7 +78,7 @@ function routeClientRequest(request: ClientRequestLike): void {
   try {
     const o = activeOptions()!;
     // Headers given as an array, or an `Expect` header, make Node write the head in the
-    // constructor: too late to add anything.
+    // constructor: `routeEarlyHead` has handled those before.
     if (request.headersSent || !o.isValid(key) || !o.allowsHost(request.host ?? 'localhost')) return;
     const carrier: Record<string, HeaderValue> = { baggage: request.getHeader('baggage') };
     if (o.tracestateWrite) carrier.tracestate = request.getHeader('tracestate');
@@ -92,8 +92,94 @@ function routeClientRequest(request: ClientRequestLike): void {
   }
 }
 
+/** Whether a headers object sends `Expect` (Node looks at its own enumerable keys, as here). */
+function sendsExpect(headers: object): boolean {
+  for (const name of Object.keys(headers)) {
+    if (name.length === 6 && name.toLowerCase() === 'expect') return true;
+  }
+  return false;
+}
+
+/** The host a request built from these arguments goes to, as Node's `ClientRequest.host`. */
+function requestHost(input: unknown, options: { hostname?: unknown; host?: unknown }): string | undefined {
+  if (typeof options.hostname === 'string' && options.hostname !== '') return options.hostname;
+  if (typeof options.host === 'string' && options.host !== '') return options.host;
+  if (input === undefined) return 'localhost';
+  let url: URL;
+  try {
+    url = typeof input === 'string' ? new URL(input) : (input as URL);
+  } catch {
+    return undefined;
+  }
+  const hostname = url.hostname;
+  return hostname.startsWith('[') ? hostname.slice(1, -1) : hostname || 'localhost';
+}
+
+/**
+ * Node writes a request's head in its constructor when the headers are given as an array (flat or
+ * as pairs) or include `Expect`, so no hook can change them afterwards: in those cases the key goes
+ * into a copy of the options before the request is built. Returns the arguments to call Node with:
+ * the caller's own, untouched, in every other case and whenever anything looks unusual (Node then
+ * reports its own errors).
+ */
+function routeEarlyHead(args: unknown[], key: string): unknown[] {
+  const input = args[0];
+  const hasInput = typeof input === 'string' || input instanceof URL;
+  const at = hasInput ? 1 : 0;
+  const options = args[at];
+  if (options === null || typeof options !== 'object' || options instanceof URL) return args;
+  const headers = (options as { headers?: unknown }).headers;
+  if (headers === null || typeof headers !== 'object') return args;
+  const pairs = Array.isArray(headers) && headers.length > 0 && Array.isArray(headers[0]);
+  let flat: unknown[];
+  if (pairs) {
+    flat = [];
+    for (const pair of headers as unknown[]) {
+      if (!Array.isArray(pair) || pair.length !== 2) return args;
+      flat.push(pair[0], pair[1]);
+    }
+  } else if (Array.isArray(headers)) {
+    if (headers.length % 2 !== 0) return args;
+    flat = headers;
+  } else if (sendsExpect(headers)) {
+    flat = [];
+    for (const name of Object.keys(headers)) flat.push(name, (headers as Record<string, unknown>)[name]);
+  } else {
+    return args;
+  }
+  const o = activeOptions()!;
+  const host = requestHost(hasInput ? input : undefined, options);
+  if (host === undefined || !o.isValid(key) || !o.allowsHost(host)) return args;
+  const routed = routeFlatHeaders(flat, key, o);
+  let next: unknown;
+  if (pairs) {
+    const out: unknown[][] = [];
+    for (let i = 0; i + 1 < routed.length; i += 2) out.push([routed[i], routed[i + 1]]);
+    next = out;
+  } else if (Array.isArray(headers)) {
+    next = routed;
+  } else {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < routed.length; i += 2) out[routed[i] as string] = routed[i + 1];
+    next = out;
+  }
+  const copy = args.slice();
+  copy[at] = { ...options, headers: next };
+  return copy;
+}
+
 function wrapRequest(original: RequestFunction): RequestFunction {
   const routed = function routedRequest(this: unknown, ...args: unknown[]): ClientRequestLike {
+    if (propagation.installs.length !== 0) {
+      const key = getRoutingKey();
+      if (key !== undefined) {
+        try {
+          args = routeEarlyHead(args, key);
+        } catch {
+          // Leave the caller's arguments as they were.
+        }
+      }
+    }
     const request = Reflect.apply(original, this, args) as ClientRequestLike;
     routeClientRequest(request);
     return request;
@@ -150,63 +236,61 @@ function pushValue(into: string[], value: unknown): void {
 }
 
 /**
- * Rewrites an undici request's headers so they carry `key`: every `baggage` (and `tracestate`)
- * value already there is merged into ONE header with our member first, the headers written by
- * `injectWith` replace earlier ones of the same name.
+ * `headers` (a flat `[name, value, name, value, …]` list) with `key` injected: every `baggage` (and
+ * `tracestate`) value merged into ONE header with our member first, the headers written by
+ * `injectWith` replacing earlier ones of the same name, every other header kept in order.
  */
-function routeUndiciHeaders(request: UndiciRequestLike, key: string, o: NormalizedOptions): void {
+function routeFlatHeaders(headers: readonly unknown[], key: string, o: NormalizedOptions): unknown[] {
   const baggage: string[] = [];
   const tracestate: string[] = [];
-  const headers = request.headers;
-  const lines = typeof headers === 'string' ? headers.split('\r\n') : undefined;
-  if (Array.isArray(headers)) {
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      const name = headers[i];
-      if (typeof name !== 'string' || (name.length !== 7 && name.length !== 10)) continue;
-      const lower = name.toLowerCase();
-      if (lower === 'baggage') pushValue(baggage, headers[i + 1]);
-      else if (lower === 'tracestate') pushValue(tracestate, headers[i + 1]);
-    }
-  } else if (lines !== undefined) {
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      const lower = line.slice(0, colon).trim().toLowerCase();
-      if (lower === 'baggage') baggage.push(line.slice(colon + 1).trim());
-      else if (lower === 'tracestate') tracestate.push(line.slice(colon + 1).trim());
-    }
-  } else {
-    return;
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i];
+    if (typeof name !== 'string' || (name.length !== 7 && name.length !== 10)) continue;
+    const lower = name.toLowerCase();
+    if (lower === 'baggage') pushValue(baggage, headers[i + 1]);
+    else if (lower === 'tracestate') pushValue(tracestate, headers[i + 1]);
   }
   const carrier: Record<string, HeaderValue> = { baggage: baggage.length > 0 ? baggage : undefined };
   if (o.tracestateWrite) carrier.tracestate = tracestate.length > 0 ? tracestate : undefined;
   injectWith(carrier, key, o);
-  if (Array.isArray(headers)) {
-    let kept = 0;
-    for (let i = 0; i + 1 < headers.length; i += 2) {
-      const name = headers[i];
-      if (typeof name === 'string' && typeof carrier[name.toLowerCase()] === 'string') continue;
-      headers[kept++] = name;
-      headers[kept++] = headers[i + 1];
-    }
-    headers.length = kept;
-    for (const name in carrier) {
-      const value = carrier[name];
-      if (typeof value === 'string') headers.push(name, value);
-    }
-  } else if (lines !== undefined) {
-    let out = '';
-    for (const line of lines) {
-      if (line.length === 0) continue;
-      const colon = line.indexOf(':');
-      if (typeof carrier[line.slice(0, colon).trim().toLowerCase()] === 'string') continue;
-      out += `${line}\r\n`;
-    }
-    for (const name in carrier) {
-      const value = carrier[name];
-      if (typeof value === 'string') out += `${name}: ${value}\r\n`;
-    }
-    request.headers = out;
+  const out: unknown[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i];
+    if (typeof name === 'string' && typeof carrier[name.toLowerCase()] === 'string') continue;
+    out.push(name, headers[i + 1]);
   }
+  for (const name in carrier) {
+    const value = carrier[name];
+    if (typeof value === 'string') out.push(name, value);
+  }
+  return out;
+}
+
+/**
+ * Rewrites an undici request's headers so they carry `key` (see `routeFlatHeaders`): undici 6+
+ * holds them as a flat array, changed in place; undici 5 as one `"name: value\r\n…"` string.
+ */
+function routeUndiciHeaders(request: UndiciRequestLike, key: string, o: NormalizedOptions): void {
+  const headers = request.headers;
+  if (Array.isArray(headers)) {
+    const routed = routeFlatHeaders(headers, key, o);
+    headers.length = 0;
+    for (const item of routed) headers.push(item);
+    return;
+  }
+  if (typeof headers !== 'string') return;
+  const flat: string[] = [];
+  let unparsed = '';
+  for (const line of headers.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) flat.push(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    else if (line.length > 0) unparsed += `${line}\r\n`;
+  }
+  const routed = routeFlatHeaders(flat, key, o);
+  let out = '';
+  for (let i = 0; i + 1 < routed.length; i += 2)
+    out += `${routed[i] as string}: ${routed[i + 1] as string}\r\n`;
+  request.headers = out + unparsed;
 }
 
 /**
@@ -297,8 +381,8 @@ function disable(): void {
  * undici instrumentations: their `baggage` is merged, not sent twice.
  *
  * Installing more than once is harmless; the most recent active install's options apply.
- * `http` requests whose headers are given as an array, or that carry `Expect`, are written by
- * Node before they can be changed and are left as they are.
+ * Requests whose headers are given as an array, or that send `Expect`, get the key in a copy of
+ * their options, because Node writes their head before returning them.
  *
  * @param options - routing options for outbound requests, merged over the process-wide ones
  * @returns a function that removes this install
