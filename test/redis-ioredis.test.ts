@@ -183,6 +183,22 @@ describe('routedRedis(ioredis)', () => {
     expect(typeof (await plain.dbsize())).toBe('number');
   });
 
+  it('routes clients derived with duplicate(), baseline prefix included', async () => {
+    const copy = redis.duplicate();
+    try {
+      const rk = key('dup');
+      await withRoutingKey(rk, () => copy.set(`d:${RUN}`, 'routed'));
+      await copy.set(`d:${RUN}`, 'base');
+      expect(await raw.get(`${rk}:d:${RUN}`)).toBe('routed');
+      expect(await raw.get(`${BASE}:d:${RUN}`)).toBe('base');
+      expect(await raw.get(`d:${RUN}`)).toBe(null);
+      // The derived client is routed, so it cannot be wrapped a second time.
+      expect(() => routedRedis(copy)).toThrow(/already routed/);
+    } finally {
+      copy.disconnect();
+    }
+  });
+
   it('prefixes pub/sub channels', async () => {
     const rk = key('pubsub');
     const subscriber = raw.duplicate();

@@ -143,6 +143,34 @@ describe('routedRedis(node-redis)', () => {
     expect(typeof (await plain.dbSize())).toBe('number');
   });
 
+  it('routes derived clients: duplicate(), withTypeMapping(), withCommandOptions(), asap()', async () => {
+    const rk = key('derived');
+    const copy = redis.duplicate();
+    copy.on('error', () => {});
+    await copy.connect();
+    try {
+      await withRoutingKey(rk, async () => {
+        await copy.set(`dup:${RUN}`, 'a');
+        await redis.withTypeMapping({}).set(`tm:${RUN}`, 'b');
+        await redis.withCommandOptions({}).set(`co:${RUN}`, 'c');
+        await redis.asap().set(`asap:${RUN}`, 'd');
+      });
+      await copy.set(`dup:${RUN}`, 'base');
+      for (const [name, value] of [
+        ['dup', 'a'],
+        ['tm', 'b'],
+        ['co', 'c'],
+        ['asap', 'd'],
+      ]) {
+        expect(await raw.get(`${rk}:${name}:${RUN}`)).toBe(value);
+        expect(await raw.get(`${name}:${RUN}`)).toBe(null);
+      }
+      expect(await raw.get(`${BASE}:dup:${RUN}`)).toBe('base');
+    } finally {
+      copy.destroy();
+    }
+  });
+
   it('prefixes pub/sub channels', async () => {
     const rk = key('pubsub');
     const subscriber = routedRedis(raw.duplicate());

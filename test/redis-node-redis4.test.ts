@@ -210,6 +210,22 @@ describe('routedRedis(node-redis 4)', () => {
     expect(typeof (await plain.dbSize())).toBe('number');
   });
 
+  it('routes clients derived with duplicate()', async () => {
+    const rk = key('dup');
+    const copy = redis.duplicate();
+    copy.on('error', () => {});
+    await copy.connect();
+    try {
+      await withRoutingKey(rk, () => copy.set(`dup:${RUN}`, 'routed'));
+      await copy.set(`dup:${RUN}`, 'base');
+      expect(await raw.get(`${rk}:dup:${RUN}`)).toBe('routed');
+      expect(await raw.get(`${BASE}:dup:${RUN}`)).toBe('base');
+      expect(await raw.get(`dup:${RUN}`)).toBe(null);
+    } finally {
+      await copy.disconnect();
+    }
+  });
+
   it('prefixes pub/sub channels', async () => {
     const rk = key('pubsub');
     const subscriber = routedRedis(await connected(raw.duplicate()));

@@ -358,3 +358,10 @@ export class KeyRouter {
     return planFor(name).strip;
   }
 }
+
+/**
+ * Routes a client derived from a routed one (`duplicate()` and the like) with the same options;
+ * anything that is not an object is returned as it is.
+ * @internal
+ */
+export type Derive = <C>(derived: C) => C;

@@ -2,7 +2,7 @@
  * A routed Redis client: every key argument carries the active routing key.
  * @packageDocumentation
  */
-import { KeyRouter } from './commands.js';
+import { type Derive, KeyRouter } from './commands.js';
 import { wrapIoredis } from './ioredis.js';
 import { wrapNodeRedis } from './node-redis.js';
 import { wrapNodeRedis4 } from './node-redis4.js';
@@ -50,8 +50,8 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` (and `Cluster`, untested)
  * and a node-redis 5 or 4 client (v4 without `legacyMode`); the original client is not changed
  * and keeps working unrouted.
- * Clients derived later (`duplicate()`, node-redis `withTypeMapping()`...) are not routed: wrap
- * them too.
+ * Clients derived from the routed client (`duplicate()`; node-redis `withTypeMapping()`,
+ * `withCommandOptions()`, `withAbortSignal()`, `asap()`) are routed the same way.
  *
  * - Key positions come from the Redis command table of `@ioredis/commands`, including
  *   movable-keys commands (`EVAL`/`EVALSHA`/`FCALL` KEYS, `ZUNIONSTORE`, `XREAD STREAMS`,
@@ -97,10 +97,16 @@ export function routedRedis<T extends object>(client: T, options?: RoutedRedisOp
   }
   const record = client as unknown as Record<string, unknown>;
   const router = new KeyRouter(baselinePrefix);
+  // Clients derived from a routed one (`duplicate()`, node-redis `withTypeMapping()`...) are
+  // routed the same way: an unrouted one would read and write the shared namespace.
+  const derive: Derive = (derived) =>
+    typeof derived === 'object' && derived !== null && !ROUTED.has(derived)
+      ? routedRedis(derived, { baselinePrefix: baselinePrefix ?? '' })
+      : derived;
   let routed: T;
-  if (isNodeRedis(record)) routed = wrapNodeRedis(client, router);
-  else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router);
-  else if (isIoredis(record)) routed = wrapIoredis(client, router);
+  if (isNodeRedis(record)) routed = wrapNodeRedis(client, router, derive);
+  else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router, derive);
+  else if (isIoredis(record)) routed = wrapIoredis(client, router, derive);
   else if (typeof record.commandsExecutor === 'function') {
     throw new TypeError(
       'routing-context: this client has the node-redis v4 commandsExecutor but no multiExecutor; an unknown node-redis v4 is not supported',

@@ -1,4 +1,4 @@
-import type { KeyRouter, Namespace, RedisArg } from './commands.js';
+import type { Derive, KeyRouter, Namespace, RedisArg } from './commands.js';
 
 /** The parts of an ioredis `Command` the wrapper reads and rewrites. */
 interface CommandLike {
@@ -47,12 +47,16 @@ function route(router: KeyRouter, command: CommandLike): Error | undefined {
 
 /**
  * Wraps an ioredis `Redis` or `Cluster`: a Proxy whose `sendCommand` (the single path of every
- * command method, `call`, scripts and scan streams) rewrites keys, and whose `pipeline`/`multi`
- * rewrite each command in the context that queues it.
+ * command method, `call`, scripts and scan streams) rewrites keys, whose `pipeline`/`multi`
+ * rewrite each command in the context that queues it, and whose `duplicate` is routed too.
  * @internal
  */
-export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
+export function wrapIoredis<T extends object>(client: T, router: KeyRouter, derive: Derive): T {
   const target = client as unknown as Record<PropertyKey, unknown>;
+
+  function duplicate(this: unknown, ...args: unknown[]): unknown {
+    return derive((target.duplicate as Method).apply(target, args));
+  }
 
   function sendCommand(this: unknown, command: CommandLike, stream?: unknown, node?: unknown): unknown {
     // A pipeline's commands were rewritten when queued, in the context that queued them;
@@ -112,6 +116,8 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter): T {
           return pipeline;
         case 'multi':
           return multi;
+        case 'duplicate':
+          return duplicate;
         default:
           return Reflect.get(t, property, receiver);
       }

@@ -1,4 +1,4 @@
-import type { KeyRouter, Namespace, RedisArg } from './commands.js';
+import type { Derive, KeyRouter, Namespace, RedisArg } from './commands.js';
 
 type Method = (...args: any[]) => any;
 /** @internal */
@@ -57,7 +57,7 @@ export function withStrip(
  * `sendCommand`, `multi` (queue time), `watch` and the pub/sub methods are routed too.
  * @internal
  */
-export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T {
+export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, derive: Derive): T {
   const target = client as unknown as Record<PropertyKey, unknown>;
   const real = target._self as Record<PropertyKey, unknown>;
   const commandPrototype = Object.getPrototypeOf(real) as object;
@@ -154,6 +154,19 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
   commandThis._executeCommand = executeCommand;
   commandThis.sendCommand = sendCommand;
   const commands = new Map<PropertyKey, unknown>();
+  const derivers = new Map<PropertyKey, Method>();
+
+  /** A method returning a client derived from this one, whose result is routed too. */
+  function deriver(property: string): Method {
+    let method = derivers.get(property);
+    if (method === undefined) {
+      method = function routedDerive(this: unknown, ...args: unknown[]) {
+        return derive((target[property] as Method).apply(this, args));
+      };
+      derivers.set(property, method);
+    }
+    return method;
+  }
 
   const proxy: T = new Proxy(client, {
     get(t, property, receiver) {
@@ -171,6 +184,12 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter): T
           return watch;
         case 'Multi':
           return Reflect.get(t, property, receiver);
+        case 'duplicate':
+        case 'withCommandOptions':
+        case 'withTypeMapping':
+        case 'withAbortSignal':
+        case 'asap':
+          return deriver(property);
       }
       if (typeof property === 'string') {
         const patterns = PUBSUB_METHODS.get(property);

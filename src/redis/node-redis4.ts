@@ -1,4 +1,4 @@
-import type { KeyRouter, RedisArg } from './commands.js';
+import type { Derive, KeyRouter, RedisArg } from './commands.js';
 import { PUBSUB_METHODS, type TransformReply, withStrip } from './node-redis.js';
 
 type Method = (...args: any[]) => any;
@@ -79,7 +79,7 @@ function functionArgs(name: string, fn: FunctionLike, args: RedisArg[]): Args {
  * isolated client. Every other method runs on the real client.
  * @internal
  */
-export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter): T {
+export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter, derive: Derive): T {
   const real = client as unknown as Record<PropertyKey, unknown>;
   if ((real.options as { legacyMode?: boolean } | undefined)?.legacyMode === true) {
     throw new TypeError(
@@ -303,7 +303,7 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter): 
     return (real.executeIsolated as Method).call(real, (isolatedClient: object) => {
       let routed = isolated.get(isolatedClient);
       if (routed === undefined) {
-        routed = wrapNodeRedis4(isolatedClient, router);
+        routed = wrapNodeRedis4(isolatedClient, router, derive);
         isolated.set(isolatedClient, routed);
       }
       return fn(routed);
@@ -390,8 +390,9 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter): 
         const original = value as Method;
         method = function onReal(...args: unknown[]) {
           const result = original.apply(t, args);
-          // Keep chains (`client.on(...).on(...)`) on the routed client.
-          return result === t ? proxy : result;
+          // Keep chains (`client.on(...).on(...)`) on the routed client; route derived clients.
+          if (result === t) return proxy;
+          return property === 'duplicate' ? derive(result) : result;
         };
         bound.set(property, method);
       }
