@@ -57,11 +57,18 @@ function scalarToString(value: unknown): string | null | undefined {
  * repeated ones. A value over {@link MAX_HEADER_LENGTH}, or more than 64 repeats, makes the whole
  * header absent; values of unknown types are left out. Never throws.
  */
-export function readHeader(carrier: HeaderCarrier, name: string): string | readonly string[] | undefined {
+export function readHeader(
+  carrier: HeaderCarrier,
+  name: string,
+  lowerCaseRecord = false,
+): string | readonly string[] | undefined {
   let raw: unknown;
   try {
     if (carrier === null || typeof carrier !== 'object') return undefined;
-    if (isMetadata(carrier)) raw = carrier.get(name);
+    // Node's `IncomingHttpHeaders`: a plain record whose names the parser has lower-cased, so one
+    // look-up answers (no scan of every name for other letter cases, which costs the no-key path).
+    if (lowerCaseRecord) raw = (carrier as AnyRecord)[name];
+    else if (isMetadata(carrier)) raw = carrier.get(name);
     else if (hasGetter(carrier)) raw = carrier.get(name);
     else raw = recordValue(carrier as AnyRecord, name);
   } catch {
@@ -84,8 +91,13 @@ export function readHeader(carrier: HeaderCarrier, name: string): string | reado
  * Header `name` with repeated values joined by `,` (the list headers `baggage` and `tracestate`),
  * or `undefined` when absent or longer than `limit` in all.
  */
-export function readListHeader(carrier: HeaderCarrier, name: string, limit: number): string | undefined {
-  const value = readHeader(carrier, name);
+export function readListHeader(
+  carrier: HeaderCarrier,
+  name: string,
+  limit: number,
+  lowerCaseRecord = false,
+): string | undefined {
+  const value = readHeader(carrier, name, lowerCaseRecord);
   if (value === undefined || typeof value === 'string') {
     return value !== undefined && value.length <= limit ? value : undefined;
   }

@@ -45,8 +45,14 @@ function report(o: NormalizedOptions, source: KeySource, name: string, value: st
 }
 
 /** First valid whole-value key among the values of header `name`. */
-function fromDedicatedHeader(carrier: HeaderCarrier, name: string, o: NormalizedOptions, source: KeySource) {
-  const value = readHeader(carrier, name);
+function fromDedicatedHeader(
+  carrier: HeaderCarrier,
+  name: string,
+  o: NormalizedOptions,
+  source: KeySource,
+  lowerCaseRecord: boolean,
+) {
+  const value = readHeader(carrier, name, lowerCaseRecord);
   if (value === undefined) return undefined;
   const values = typeof value === 'string' ? [value] : value;
   for (const v of values) {
@@ -126,7 +132,9 @@ function fromHost(host: string, o: NormalizedOptions): string | undefined {
 }
 
 /**
- * The extraction itself, with options already resolved.
+ * The extraction itself, with options already resolved. `lowerCaseRecord` says `carrier` is
+ * Node's `IncomingHttpHeaders` (every name lower-cased by the parser): names are then looked up
+ * once, exactly.
  * @internal
  */
 export function extractWith(
@@ -134,21 +142,22 @@ export function extractWith(
   o: NormalizedOptions,
   url?: string,
   host?: string,
+  lowerCaseRecord = false,
 ): string | undefined {
   if (carrier !== null && typeof carrier === 'object') {
     // Indexed loops and no closures: this runs per request and must not allocate on the no-key path.
     const headers = o.headers;
     for (let i = 0; i < headers.length; i++) {
-      const key = fromDedicatedHeader(carrier, headers[i]!, o, 'header');
+      const key = fromDedicatedHeader(carrier, headers[i]!, o, 'header', lowerCaseRecord);
       if (key !== undefined) return key;
     }
-    const baggage = readListHeader(carrier, 'baggage', MAX_BAGGAGE_BYTES);
+    const baggage = readListHeader(carrier, 'baggage', MAX_BAGGAGE_BYTES, lowerCaseRecord);
     if (baggage !== undefined) {
       const key = findInBaggage(baggage, o);
       if (key !== undefined) return key;
     }
     if (o.tracestateRead) {
-      const tracestate = readListHeader(carrier, 'tracestate', MAX_TRACESTATE_LENGTH);
+      const tracestate = readListHeader(carrier, 'tracestate', MAX_TRACESTATE_LENGTH, lowerCaseRecord);
       if (tracestate !== undefined) {
         const key = findInTracestate(tracestate, o);
         if (key !== undefined) return key;
@@ -157,7 +166,7 @@ export function extractWith(
     if (o.legacyRead) {
       const legacy = o.legacyNames;
       for (let i = 0; i < legacy.length; i++) {
-        const key = fromDedicatedHeader(carrier, legacy[i]!, o, 'legacy');
+        const key = fromDedicatedHeader(carrier, legacy[i]!, o, 'legacy', lowerCaseRecord);
         if (key !== undefined) return key;
       }
     }
@@ -169,7 +178,8 @@ export function extractWith(
   if (o.hostPattern !== undefined) {
     let h = host;
     if (h === undefined && carrier !== null && typeof carrier === 'object') {
-      const value = readHeader(carrier, 'host') ?? readHeader(carrier, ':authority');
+      const value =
+        readHeader(carrier, 'host', lowerCaseRecord) ?? readHeader(carrier, ':authority', lowerCaseRecord);
       h = typeof value === 'string' ? value : value?.[0];
     }
     if (typeof h === 'string') return fromHost(h, o);

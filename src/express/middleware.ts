@@ -69,7 +69,8 @@ export function routingMiddleware(options?: RoutingMiddlewareOptions): RoutingMi
     const o = getOptions();
     let key: string | undefined;
     try {
-      if (o.trusts(req)) key = extractWith(req.headers, o, req.url);
+      // Node's parser lower-cases header names: exact look-ups suffice.
+      if (o.trusts(req)) key = extractWith(req.headers, o, req.url, undefined, true);
       if (o.queryParam !== undefined) stripParam(request, o.queryParam);
     } catch {
       // Untrusted input never throws; whatever went wrong, the request runs as baseline.

@@ -50,7 +50,8 @@ function register(fastify: FastifyInstance, options: RoutingPluginOptions, done:
       const raw = request.raw;
       let key: string | undefined;
       try {
-        if (o.trusts(raw)) key = extractWith(raw.headers, o, raw.url);
+        // Node's parser lower-cases header names: exact look-ups suffice.
+        if (o.trusts(raw)) key = extractWith(raw.headers, o, raw.url, undefined, true);
         if (o.queryParam !== undefined) stripParam(request, o.queryParam);
       } catch {
         // Untrusted input never throws; whatever went wrong, the request runs as baseline.
