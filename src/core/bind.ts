@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import http from 'node:http';
-import { runWithKey } from './state.js';
+import { isActiveKey, runWithKey } from './state.js';
 
 type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => boolean;
 
@@ -20,7 +20,11 @@ const ROUTED_PROTOTYPE = Symbol.for('routing-context.routed-prototype');
 export function bindEmitter(emitter: EventEmitter, key: string | undefined): void {
   const emit = emitter.emit as Emit & { [BOUND_EMIT]?: true };
   if (emit[BOUND_EMIT]) return;
-  const bound = function boundEmit(this: EventEmitter, ...args: [string | symbol, ...unknown[]]): boolean {
+  const bound = function boundEmit(this: EventEmitter): boolean {
+    // `arguments`, not a rest array: no allocation when the key is already active.
+    // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
+    const args = arguments as unknown as [string | symbol, ...unknown[]];
+    if (isActiveKey(key)) return emit.apply(this, args);
     return runWithKey(key, () => emit.apply(this, args));
   } as Emit & { [BOUND_EMIT]?: true };
   bound[BOUND_EMIT] = true;
@@ -66,10 +70,13 @@ function routePrototype(
   Object.defineProperty(proto, 'emit', {
     configurable: true,
     writable: true,
-    value: function routedEmit(this: EventEmitter, ...args: [string | symbol, ...unknown[]]): boolean {
+    value: function routedEmit(this: EventEmitter): boolean {
+      // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
+      const args = arguments as unknown as [string | symbol, ...unknown[]];
       const key = keyOf(this);
       const emit = core.emit;
-      if (key === false) return emit.apply(this, args);
+      // Events emitted from the request's own context (`res.end()` in a handler) need no new scope.
+      if (key === false || isActiveKey(key)) return emit.apply(this, args);
       return runWithKey(key, () => emit.apply(this, args));
     },
   });

@@ -105,6 +105,16 @@ export function runWithKey<T>(key: string | undefined, fn: () => T): T {
   return state.als.run(key ?? BASELINE, fn);
 }
 
+/**
+ * Whether running something in `key`'s context would change nothing: `key` is already the active
+ * routing context and no bridge (OpenTelemetry) has its own context to set. Lets hot paths that run
+ * per event call straight through instead of opening a new scope.
+ * @internal
+ */
+export function isActiveKey(key: string | undefined): boolean {
+  return state.bridge === undefined && state.als.getStore() === (key ?? BASELINE);
+}
+
 /** @internal Installs the bridge to another context system; returns the previous one. */
 export function setContextBridge(bridge: ContextBridge | undefined): ContextBridge | undefined {
   const previous = state.bridge;
