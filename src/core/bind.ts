@@ -24,7 +24,7 @@ export function bindEmitter(emitter: EventEmitter, key: string | undefined): voi
     // `arguments`, not a rest array: no allocation when the key is already active.
     // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
     const args = arguments as unknown as [string | symbol, ...unknown[]];
-    if (isActiveKey(key)) return emit.apply(this, args);
+    if (this.listenerCount(args[0]) === 0 || isActiveKey(key)) return emit.apply(this, args);
     return runWithKey(key, () => emit.apply(this, args));
   } as Emit & { [BOUND_EMIT]?: true };
   bound[BOUND_EMIT] = true;
@@ -75,8 +75,12 @@ function routePrototype(
       const args = arguments as unknown as [string | symbol, ...unknown[]];
       const key = keyOf(this);
       const emit = core.emit;
-      // Events emitted from the request's own context (`res.end()` in a handler) need no new scope.
-      if (key === false || isActiveKey(key)) return emit.apply(this, args);
+      // No new scope for an event nobody listens to (streams emit `readable`, `end` and `close`
+      // whether or not anyone listens), nor for one emitted from the request's own context
+      // (`res.end()` in a handler).
+      if (key === false || this.listenerCount(args[0]) === 0 || isActiveKey(key)) {
+        return emit.apply(this, args);
+      }
       return runWithKey(key, () => emit.apply(this, args));
     },
   });
