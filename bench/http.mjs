@@ -24,30 +24,21 @@
 // Throughput is requests/s (autocannon's average over a round), p99 the latency percentile in ms;
 // the table shows medians over rounds. No number here is a test: nothing asserts timing.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { BENCH_HEADERS, variantFile, variantNames } from './http-variants/_variants.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const HEADERS = { baggage: 'sd-routing-key=vf0ju8vw50wpu,user=bench' };
+const HEADERS = BENCH_HEADERS;
 
-const variantsDir = join(dirname(fileURLToPath(import.meta.url)), 'http-variants');
-const only = process.env.BENCH_VARIANTS?.split(',').map((s) => s.trim());
-const names = readdirSync(variantsDir)
-  .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
-  .map((f) => f.slice(0, -4))
-  .filter((n) => only === undefined || only.includes(n) || n === 'bare')
-  .sort((x, y) => (x === 'bare' ? -1 : y === 'bare' ? 1 : x.localeCompare(y)));
-if (!names.includes('bare')) throw new Error('bench/http-variants/bare.mjs (the baseline) is missing');
+const names = variantNames(process.env.BENCH_VARIANTS);
 
 /** Starts a variant's process and waits for its contract line. */
 function startVariant(name) {
-  const child = spawn(process.execPath, [join(variantsDir, `${name}.mjs`)], {
+  const child = spawn(process.execPath, [variantFile(name)], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: process.env,
   });

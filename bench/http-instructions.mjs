@@ -1,0 +1,178 @@
+// HTTP path cost in CPU instructions: the two-hop Express chain of bench/http.mjs (same variants,
+// same requests), each variant's servers run under valgrind's callgrind, which counts the
+// instructions every thread of the process executes. Instruction counts do not depend on what else
+// the machine is doing, so this answers "what does the library cost per request" on a shared,
+// noisy machine where throughput ratios swing by 10-20% between runs.
+//
+//   npm run bench:http:instructions                    (builds first; about 3 minutes per variant)
+//   BENCH_VARIANTS=routed node bench/http-instructions.mjs
+//   BENCH_WARMUP_REQUESTS=3000 BENCH_REQUESTS=2000 BENCH_REPEAT=2 node bench/http-instructions.mjs
+//
+// Per variant: start its servers under callgrind with V8 in predictable mode (`--predictable
+// --predictable-gc-schedule`: no background compilation or GC threads, a fixed heap growth
+// schedule, so the work a request causes lands in the window that measures it); warm up with
+// BENCH_WARMUP_REQUESTS requests; zero the counters (`callgrind_control -z`); send BENCH_REQUESTS
+// requests (10 connections); dump the counters (`callgrind_control -d`). The result is
+// instructions per request, both hops, every thread: the client is not counted. BENCH_REPEAT
+// measures each variant several times (the table shows the median, and the spread).
+//
+// Needs valgrind (Debian/Ubuntu: `apt install valgrind`). Counts are for relative comparison in
+// one run: valgrind slows the servers down about 50 times, so no timing is reported.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { BENCH_HEADERS, variantFile, variantNames } from './http-variants/_variants.mjs';
+
+const WARMUP_REQUESTS = positive('BENCH_WARMUP_REQUESTS', 3000);
+const REQUESTS = positive('BENCH_REQUESTS', 2000);
+const REPEAT = positive('BENCH_REPEAT', 1);
+const V8_FLAGS = ['--predictable', '--predictable-gc-schedule'];
+
+function positive(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+function requireTool(tool) {
+  const found = spawnSync(tool, ['--version'], { encoding: 'utf8' });
+  if (found.error !== undefined || found.status !== 0) {
+    throw new Error(
+      `${tool} is needed to count instructions and was not found (${found.error?.message ?? found.stderr.trim()}); install valgrind (Debian/Ubuntu: apt install valgrind)`,
+    );
+  }
+}
+
+/** Starts a variant under callgrind and waits for its contract line. */
+function start(name, dir) {
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      `--callgrind-out-file=${join(dir, 'callgrind.out')}`,
+      // V8 writes and rewrites machine code at run time.
+      '--smc-check=all-non-file',
+      '--dump-instr=no',
+      process.execPath,
+      ...V8_FLAGS,
+      variantFile(name),
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`variant ${name} did not start under valgrind in 180 s:\n${stderr}`));
+    }, 180_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`variant ${name} exited with ${code} under valgrind before starting:\n${stderr}`));
+    });
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      clearTimeout(timer);
+      const ports = JSON.parse(line);
+      if (!Number.isInteger(ports.a))
+        reject(new Error(`variant ${name} printed ${line}, expected {"a":port,"b":port}`));
+      resolve({ child, port: ports.a });
+    });
+  });
+}
+
+async function load(port, amount) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/a`,
+    connections: 10,
+    amount,
+    headers: BENCH_HEADERS,
+    timeout: 120,
+  });
+  const failed = result.errors + result.timeouts + result.non2xx;
+  if (failed > 0) throw new Error(`${failed} of ${amount} requests failed (errors, timeouts or non-2xx)`);
+}
+
+/** The instruction total of the newest callgrind dump in `dir` (`callgrind.out.<n>`). */
+function dumpedInstructions(dir) {
+  const dumps = readdirSync(dir)
+    .map((f) => /^callgrind\.out\.(\d+)$/.exec(f))
+    .filter((m) => m !== null)
+    .sort((x, y) => Number(y[1]) - Number(x[1]));
+  if (dumps.length === 0) throw new Error(`callgrind wrote no dump in ${dir}`);
+  const text = readFileSync(join(dir, dumps[0][0]), 'utf8');
+  const total = /^(?:summary|totals): (\d+)/m.exec(text);
+  if (total === null) throw new Error(`no instruction total in ${dumps[0][0]}`);
+  return Number(total[1]);
+}
+
+/** Instructions per request of one variant, measured once. */
+async function measure(name) {
+  const dir = mkdtempSync(join(tmpdir(), 'routing-context-callgrind-'));
+  const { child, port } = await start(name, dir);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const seen = await (await fetch(`http://127.0.0.1:${port}/a`, { headers: BENCH_HEADERS })).json();
+    await load(port, WARMUP_REQUESTS);
+    execFileSync('callgrind_control', ['-z', String(child.pid)], { stdio: 'ignore' });
+    await load(port, REQUESTS);
+    execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
+    child.stdin.end();
+    await exited;
+    return { perRequest: dumpedInstructions(dir) / REQUESTS, seen };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+requireTool('valgrind');
+requireTool('callgrind_control');
+const names = variantNames(process.env.BENCH_VARIANTS);
+const results = new Map(names.map((n) => [n, { counts: [], seen: undefined }]));
+for (let round = 0; round < REPEAT; round++) {
+  for (const name of names) {
+    const { perRequest, seen } = await measure(name);
+    const r = results.get(name);
+    r.counts.push(perRequest);
+    r.seen = seen;
+    process.stderr.write(
+      `${name}: ${Math.round(perRequest).toLocaleString('en-US')} instructions per request\n`,
+    );
+  }
+}
+
+const bare = median(results.get('bare').counts);
+const lines = [
+  `\nInstructions per request, two-hop Express chain, both hops and every server thread (Node ${process.version}, V8 ${V8_FLAGS.join(' ')}; ${WARMUP_REQUESTS} warm-up, ${REQUESTS} measured requests, ${REPEAT} measurement(s) per variant):\n`,
+  '| variant | instructions per request | vs bare | efficiency vs bare | spread | what reached B |',
+  '|---|---:|---:|---:|---:|---|',
+];
+for (const [name, r] of results) {
+  const m = median(r.counts);
+  const spread =
+    r.counts.length > 1
+      ? `${(((Math.max(...r.counts) - Math.min(...r.counts)) / m) * 100).toFixed(1)}%`
+      : 'n/a';
+  lines.push(
+    `| ${name} | ${Math.round(m).toLocaleString('en-US')} | ${(m / bare).toFixed(3)} | ${(bare / m).toFixed(3)} | ${spread} | \`${r.seen?.baggage ?? '(none)'}\` |`,
+  );
+}
+lines.push(
+  '\n"efficiency vs bare" = bare instructions / variant instructions (1.000 = free). Counts, not timings:',
+  'they leave out what instructions do not show (cache misses, system calls), and hold on a busy machine.',
+);
+console.log(lines.join('\n'));

@@ -1,0 +1,34 @@
+// The variants of the HTTP benchmarks (bench/http.mjs, bench/http-instructions.mjs): every
+// `bench/http-variants/<name>.mjs` whose name does not start with `_`, `bare` (the baseline) first.
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const variantsDir = dirname(fileURLToPath(import.meta.url));
+
+/** Every request of the benchmarks carries this, so routed variants do real work. */
+export const BENCH_HEADERS = { baggage: 'sd-routing-key=vf0ju8vw50wpu,user=bench' };
+
+/**
+ * The variant names to run: all of them, or those listed in `only` (a comma-separated string,
+ * `BENCH_VARIANTS`), always with `bare`.
+ * @param {string | undefined} only
+ */
+export function variantNames(only) {
+  const wanted = only?.split(',').map((s) => s.trim());
+  const names = readdirSync(variantsDir)
+    .filter((f) => f.endsWith('.mjs') && !f.startsWith('_'))
+    .map((f) => f.slice(0, -4))
+    .filter((n) => wanted === undefined || wanted.includes(n) || n === 'bare')
+    .sort((x, y) => (x === 'bare' ? -1 : y === 'bare' ? 1 : x.localeCompare(y)));
+  if (!names.includes('bare')) throw new Error('bench/http-variants/bare.mjs (the baseline) is missing');
+  for (const name of wanted ?? []) {
+    if (!names.includes(name)) throw new Error(`BENCH_VARIANTS: no variant "${name}" in ${variantsDir}`);
+  }
+  return names;
+}
+
+/** The path of variant `name`'s file. */
+export function variantFile(name) {
+  return join(variantsDir, `${name}.mjs`);
+}
