@@ -71,10 +71,7 @@ function activeOptions(): NormalizedOptions | undefined {
  * `baggage` header already set (by the caller or by OpenTelemetry's http instrumentation, which
  * injects before the request is built). Never throws into the caller.
  */
-function routeClientRequest(request: ClientRequestLike): void {
-  if (propagation.installs.length === 0) return;
-  const key = getRoutingKey();
-  if (key === undefined) return;
+function routeClientRequest(request: ClientRequestLike, key: string): void {
   try {
     const o = activeOptions()!;
     // Headers given as an array, or an `Expect` header, make Node write the head in the
@@ -171,18 +168,17 @@ function routeEarlyHead(args: unknown[], key: string): unknown[] {
 
 function wrapRequest(original: RequestFunction): RequestFunction {
   const routed = function routedRequest(this: unknown, ...args: unknown[]): ClientRequestLike {
-    if (propagation.installs.length !== 0) {
-      const key = getRoutingKey();
-      if (key !== undefined) {
-        try {
-          args = routeEarlyHead(args, key);
-        } catch {
-          // Leave the caller's arguments as they were.
-        }
+    // Read once, as the request is created: a key read later could belong to another context.
+    const key = propagation.installs.length === 0 ? undefined : getRoutingKey();
+    if (key !== undefined) {
+      try {
+        args = routeEarlyHead(args, key);
+      } catch {
+        // Leave the caller's arguments as they were.
       }
     }
     const request = Reflect.apply(original, this, args) as ClientRequestLike;
-    routeClientRequest(request);
+    if (key !== undefined) routeClientRequest(request, key);
     return request;
   };
   Object.defineProperty(routed, ORIGINAL, { value: original });
