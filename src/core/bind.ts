@@ -4,6 +4,18 @@ import { isActiveKey, runWithKey } from './state.js';
 
 type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => boolean;
 
+type EmitArgs = [string | symbol, ...unknown[]];
+
+/**
+ * Emits through `emit` in the routing context of `key`. No new scope for an event nobody listens
+ * to (streams emit `readable`, `end` and `close` whether or not anyone listens), nor for one
+ * emitted from that context already (`res.end()` in a handler).
+ */
+function emitIn(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
+  if (self.listenerCount(args[0]) === 0 || isActiveKey(key)) return emit.apply(self, args);
+  return runWithKey(key, () => emit.apply(self, args));
+}
+
 /** Marks an instance-level `emit` installed by `bindEmitter`. */
 const BOUND_EMIT = Symbol.for('routing-context.bound-emit');
 /** Marks a framework prototype whose `emit` runs events in the request's routing context. */
@@ -21,11 +33,9 @@ export function bindEmitter(emitter: EventEmitter, key: string | undefined): voi
   const emit = emitter.emit as Emit & { [BOUND_EMIT]?: true };
   if (emit[BOUND_EMIT]) return;
   const bound = function boundEmit(this: EventEmitter): boolean {
-    // `arguments`, not a rest array: no allocation when the key is already active.
+    // `arguments`, not a rest array: no allocation when no new scope is needed.
     // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
-    const args = arguments as unknown as [string | symbol, ...unknown[]];
-    if (this.listenerCount(args[0]) === 0 || isActiveKey(key)) return emit.apply(this, args);
-    return runWithKey(key, () => emit.apply(this, args));
+    return emitIn(key, this, emit, arguments as unknown as EmitArgs);
   } as Emit & { [BOUND_EMIT]?: true };
   bound[BOUND_EMIT] = true;
   emitter.emit = bound;
@@ -72,16 +82,11 @@ function routePrototype(
     writable: true,
     value: function routedEmit(this: EventEmitter): boolean {
       // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
-      const args = arguments as unknown as [string | symbol, ...unknown[]];
+      const args = arguments as unknown as EmitArgs;
       const key = keyOf(this);
-      const emit = core.emit;
-      // No new scope for an event nobody listens to (streams emit `readable`, `end` and `close`
-      // whether or not anyone listens), nor for one emitted from the request's own context
-      // (`res.end()` in a handler).
-      if (key === false || this.listenerCount(args[0]) === 0 || isActiveKey(key)) {
-        return emit.apply(this, args);
-      }
-      return runWithKey(key, () => emit.apply(this, args));
+      // Instances the middleware never saw keep Node's behaviour.
+      if (key === false) return core.emit.apply(this, args);
+      return emitIn(key, this, core.emit, args);
     },
   });
   Object.defineProperty(proto, ROUTED_PROTOTYPE, { value: true });
