@@ -95,14 +95,18 @@ export function routedRedis<T extends object>(client: T, options?: RoutedRedisOp
       'routing-context: this Redis client is already routed; wrap the original client instead',
     );
   }
+  return wrap(client, new KeyRouter(baselinePrefix));
+}
+
+/**
+ * Wraps a client with `router`. Clients derived from the routed one (`duplicate()`, node-redis
+ * `withTypeMapping()`...) are wrapped with the same router: an unrouted one would read and write
+ * the shared namespace.
+ */
+function wrap<T extends object>(client: T, router: KeyRouter): T {
   const record = client as unknown as Record<string, unknown>;
-  const router = new KeyRouter(baselinePrefix);
-  // Clients derived from a routed one (`duplicate()`, node-redis `withTypeMapping()`...) are
-  // routed the same way: an unrouted one would read and write the shared namespace.
   const derive: Derive = (derived) =>
-    typeof derived === 'object' && derived !== null && !ROUTED.has(derived)
-      ? routedRedis(derived, { baselinePrefix: baselinePrefix ?? '' })
-      : derived;
+    typeof derived === 'object' && derived !== null && !ROUTED.has(derived) ? wrap(derived, router) : derived;
   let routed: T;
   if (isNodeRedis(record)) routed = wrapNodeRedis(client, router, derive);
   else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router, derive);
