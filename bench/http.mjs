@@ -32,7 +32,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const HEADERS = BENCH_HEADERS;
 
 const names = variantNames(process.env.BENCH_VARIANTS);
 
@@ -67,7 +66,7 @@ function stop(variant) {
 function run(port, duration) {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url: `http://127.0.0.1:${port}/a`, connections: CONNECTIONS, duration, headers: HEADERS },
+      { url: `http://127.0.0.1:${port}/a`, connections: CONNECTIONS, duration, headers: BENCH_HEADERS },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
   });
@@ -85,7 +84,7 @@ async function cpuStats(port) {
 }
 
 async function sanity(port) {
-  const response = await fetch(`http://127.0.0.1:${port}/a`, { headers: HEADERS });
+  const response = await fetch(`http://127.0.0.1:${port}/a`, { headers: BENCH_HEADERS });
   return response.json();
 }
 
