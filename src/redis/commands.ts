@@ -18,7 +18,8 @@ export interface Namespace {
   readonly patternBuffer: Buffer;
 }
 
-type Stripper = (reply: unknown, ns: Namespace) => unknown;
+/** @internal */
+export type Stripper = (reply: unknown, ns: Namespace) => unknown;
 
 type PlanKind =
   | 'table' // key positions from @ioredis/commands
@@ -31,10 +32,14 @@ type PlanKind =
   | 'free' // touches no key: allowed everywhere
   | 'refuse'; // keys unknown or keyspace-wide: refused in a namespace
 
-/** How one command name is routed, computed once per distinct spelling. */
-interface Plan {
+/**
+ * How one command name is routed, computed once per distinct spelling.
+ * @internal
+ */
+export interface Plan {
   readonly name: string;
   readonly kind: PlanKind;
+  /** The reply stripper of the command, if its reply contains key names. */
   readonly strip: Stripper | undefined;
   readonly subcommands: Readonly<Record<string, number>> | undefined;
   /**
@@ -186,12 +191,21 @@ function isMovable(lower: string): boolean {
 }
 
 const plans = new Map<string, Plan>();
-// Every routed command asks for its plan twice in a row (rewrite, then stripperOf).
-let lastName: string | undefined;
-let lastPlan: Plan | undefined;
+// The plans of the last few names asked for, compared by identity before the map is searched: a
+// pipeline alternating SET and GET (or a handful of commands) always hits here.
+const RECENT = 4;
+const recentNames: Array<string | undefined> = [undefined, undefined, undefined, undefined];
+const recentPlans: Plan[] = [];
+let recentNext = 0;
 
-function planFor(name: string): Plan {
-  if (name === lastName) return lastPlan!;
+/**
+ * The routing plan of the command `name` (any case), cached.
+ * @internal
+ */
+export function planFor(name: string): Plan {
+  for (let i = 0; i < RECENT; i++) {
+    if (recentNames[i] === name) return recentPlans[i]!;
+  }
   let plan = plans.get(name);
   if (plan === undefined) {
     const lower = name.toLowerCase();
@@ -206,8 +220,9 @@ function planFor(name: string): Plan {
     // Names come from code, not requests, but bound the cache anyway.
     if (plans.size < 2048) plans.set(name, plan);
   }
-  lastName = name;
-  lastPlan = plan;
+  recentNames[recentNext] = name;
+  recentPlans[recentNext] = plan;
+  recentNext = (recentNext + 1) % RECENT;
   return plan;
 }
 
@@ -246,6 +261,83 @@ export function unroutable(name: string, ns: Namespace): RoutingContextError {
       'the command table cannot say which of its arguments are keys, so it could read or write shared ' +
       'state. Run it outside the routed context (withRoutingKey(undefined, ...)) if that is intended.',
   );
+}
+
+/**
+ * `args` rewritten into `ns` following `plan`; see {@link KeyRouter.rewrite}.
+ * @throws RoutingContextError when the command's keys cannot be located.
+ * @internal
+ */
+export function rewriteArgs(
+  plan: Plan,
+  args: RedisArg[],
+  ns: Namespace,
+  offset: number,
+  inPlace: boolean,
+): RedisArg[] {
+  const out = inPlace ? args : args.slice();
+  // Kept small enough to be inlined: the common case, a fixed key spec seen at this length before.
+  const byLength = plan.byLength;
+  if (byLength !== undefined) {
+    const count = out.length - offset;
+    const indexes = count < CACHED_LENGTHS ? byLength[count] : undefined;
+    if (indexes !== undefined) return prefixKeys(out, indexes, offset, ns);
+  }
+  return rewriteByKind(plan, out, ns, offset);
+}
+
+function prefixKeys(out: RedisArg[], indexes: readonly number[], offset: number, ns: Namespace): RedisArg[] {
+  for (let i = 0; i < indexes.length; i++) {
+    const at = indexes[i]! + offset;
+    out[at] = prefixed(out[at]!, ns);
+  }
+  return out;
+}
+
+function rewriteByKind(plan: Plan, out: RedisArg[], ns: Namespace, offset: number): RedisArg[] {
+  switch (plan.kind) {
+    case 'table': {
+      const count = out.length - offset;
+      let indexes: readonly number[];
+      if (plan.byLength !== undefined && count < CACHED_LENGTHS) {
+        indexes = plan.byLength[count] = getKeyIndexes(plan.name, out.slice(offset));
+      } else {
+        indexes = getKeyIndexes(plan.name, offset === 0 ? out : out.slice(offset));
+      }
+      return prefixKeys(out, indexes, offset, ns);
+    }
+    case 'first':
+      if (out.length > offset) out[offset] = prefixed(out[offset]!, ns);
+      return out;
+    case 'all':
+      for (let i = offset; i < out.length; i++) out[i] = prefixed(out[i]!, ns);
+      return out;
+    case 'patterns':
+    case 'keys':
+      for (let i = offset; i < out.length; i++) out[i] = prefixedPattern(out[i]!, ns);
+      return out;
+    case 'scan': {
+      for (let i = offset + 1; i < out.length - 1; i += 2) {
+        if (String(out[i]).toLowerCase() === 'match') {
+          out[i + 1] = prefixedPattern(out[i + 1]!, ns);
+          return out;
+        }
+      }
+      out.push('MATCH', `${ns.pattern}*`);
+      return out;
+    }
+    case 'subcommand': {
+      const index = out.length > offset ? plan.subcommands![String(out[offset]).toLowerCase()] : undefined;
+      if (index !== undefined && index + offset < out.length) {
+        out[index + offset] = prefixed(out[index + offset]!, ns);
+      }
+      return out;
+    }
+    case 'free':
+      return out;
+    default:
+      throw unroutable(plan.name, ns);
+  }
 }
 
 /**
@@ -300,57 +392,7 @@ export class KeyRouter {
    * @throws RoutingContextError when the command's keys cannot be located.
    */
   rewrite(name: string, args: RedisArg[], ns: Namespace, offset: number, inPlace: boolean): RedisArg[] {
-    const plan = planFor(name);
-    const out = inPlace ? args : args.slice();
-    switch (plan.kind) {
-      case 'table': {
-        const count = out.length - offset;
-        let indexes: readonly number[] | undefined;
-        if (plan.byLength !== undefined && count < CACHED_LENGTHS) {
-          indexes = plan.byLength[count];
-          if (indexes === undefined)
-            indexes = plan.byLength[count] = getKeyIndexes(plan.name, out.slice(offset));
-        } else {
-          indexes = getKeyIndexes(plan.name, offset === 0 ? out : out.slice(offset));
-        }
-        for (let i = 0; i < indexes.length; i++) {
-          const at = indexes[i]! + offset;
-          out[at] = prefixed(out[at]!, ns);
-        }
-        return out;
-      }
-      case 'first':
-        if (out.length > offset) out[offset] = prefixed(out[offset]!, ns);
-        return out;
-      case 'all':
-        for (let i = offset; i < out.length; i++) out[i] = prefixed(out[i]!, ns);
-        return out;
-      case 'patterns':
-      case 'keys':
-        for (let i = offset; i < out.length; i++) out[i] = prefixedPattern(out[i]!, ns);
-        return out;
-      case 'scan': {
-        for (let i = offset + 1; i < out.length - 1; i += 2) {
-          if (String(out[i]).toLowerCase() === 'match') {
-            out[i + 1] = prefixedPattern(out[i + 1]!, ns);
-            return out;
-          }
-        }
-        out.push('MATCH', `${ns.pattern}*`);
-        return out;
-      }
-      case 'subcommand': {
-        const index = out.length > offset ? plan.subcommands![String(out[offset]).toLowerCase()] : undefined;
-        if (index !== undefined && index + offset < out.length) {
-          out[index + offset] = prefixed(out[index + offset]!, ns);
-        }
-        return out;
-      }
-      case 'free':
-        return out;
-      default:
-        throw unroutable(name, ns);
-    }
+    return rewriteArgs(planFor(name), args, ns, offset, inPlace);
   }
 
   /** The reply stripper of `name`, if its reply contains key names. */
