@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
+import { type CommandParser, createClient, defineScript } from 'redis';
 import { getRoutingKey, withRoutingKey } from 'routing-context';
 import { routedRedis } from 'routing-context/redis';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
@@ -124,6 +124,136 @@ describe('routedRedis(node-redis)', () => {
       await expect(watcher.multi().get(`t:${RUN}`).exec()).rejects.toThrow(/WATCH|aborted/i);
     });
     watcher.destroy();
+  });
+
+  describe('MULTI paths node-redis queues without addCommand', () => {
+    const setKey = defineScript({
+      NUMBER_OF_KEYS: 1,
+      SCRIPT: "return redis.call('SET', KEYS[1], ARGV[1])",
+      parseCommand(parser: CommandParser, name: string, value: string) {
+        parser.pushKey(name);
+        parser.push(value);
+      },
+      transformReply: (reply: unknown) => reply as string,
+    });
+    const incrKey = defineScript({
+      NUMBER_OF_KEYS: 1,
+      SCRIPT: "return redis.call('INCR', KEYS[1])",
+      parseCommand(parser: CommandParser, name: string) {
+        parser.pushKey(name);
+      },
+      transformReply: (reply: unknown) => reply as number,
+    });
+    const scripted = routedRedis(createClient({ url: URL, scripts: { setKey, incrKey } }), {
+      baselinePrefix: BASE,
+    });
+
+    beforeAll(async () => {
+      scripted.on('error', () => {});
+      await scripted.connect();
+    });
+
+    afterAll(() => {
+      scripted.destroy();
+    });
+
+    it('routes multi.sendCommand and scripts in the context that queued each, for exec and execAsPipeline', async () => {
+      const a = key('qA');
+      const b = key('qB');
+      const multi = withRoutingKey(a, () =>
+        scripted
+          .multi()
+          .sendCommand(['SET', `raw:${RUN}`, 'a'])
+          .setKey(`script:${RUN}`, 'a'),
+      );
+      withRoutingKey(b, () =>
+        multi
+          .setKey(`script:${RUN}`, 'b')
+          .sendCommand(['SET', `raw:${RUN}`, 'b'])
+          .sendCommand(['KEYS', `raw*:${RUN}`]),
+      );
+      // Sent from another context: each command keeps the namespace it was queued in.
+      expect(await withRoutingKey(key('qC'), () => multi.exec())).toEqual([
+        'OK',
+        'OK',
+        'OK',
+        'OK',
+        [`raw:${RUN}`],
+      ]);
+      const pipeline = withRoutingKey(b, () =>
+        scripted.multi().setKey(`piped:${RUN}`, 'b').setKey(`piped2:${RUN}`, 'b').get(`piped:${RUN}`),
+      );
+      expect(await withRoutingKey(a, () => pipeline.execAsPipeline())).toEqual(['OK', 'OK', 'b']);
+      await scripted
+        .multi()
+        .setKey(`script:${RUN}`, 'base')
+        .sendCommand(['SET', `raw:${RUN}`, 'base'])
+        .exec();
+      for (const [ns, name, value] of [
+        [a, 'raw', 'a'],
+        [a, 'script', 'a'],
+        [b, 'raw', 'b'],
+        [b, 'script', 'b'],
+        [b, 'piped', 'b'],
+        [b, 'piped2', 'b'],
+        [BASE, 'script', 'base'],
+        [BASE, 'raw', 'base'],
+      ]) {
+        expect(await raw.get(`${ns}:${name}:${RUN}`)).toBe(value);
+      }
+      expect(await raw.exists([`raw:${RUN}`, `script:${RUN}`, `piped:${RUN}`, `piped2:${RUN}`])).toBe(0);
+    });
+
+    it('sends the same routed commands when exec runs twice', async () => {
+      const rk = key('twice');
+      const multi = withRoutingKey(rk, () =>
+        scripted
+          .multi()
+          .incr(`n:${RUN}`)
+          .incrKey(`s:${RUN}`)
+          .sendCommand(['INCR', `r:${RUN}`]),
+      );
+      expect(await multi.exec()).toEqual([1, 1, 1]);
+      expect(await multi.exec()).toEqual([2, 2, 2]);
+      expect(await multi.execAsPipeline()).toEqual([3, 3, 3]);
+      for (const name of ['n', 's', 'r']) {
+        expect(await raw.get(`${rk}:${name}:${RUN}`)).toBe('3');
+        expect(await raw.exists([`${name}:${RUN}`, `${rk}:${rk}:${name}:${RUN}`])).toBe(0);
+      }
+    });
+
+    it('leaves an argument array given to multi.addCommand as it was', async () => {
+      const rk = key('userArgs');
+      const args = ['SET', `user:${RUN}`, 'v'];
+      const multi = withRoutingKey(rk, () => scripted.multi().addCommand(args).addCommand(args));
+      expect(await multi.exec()).toEqual(['OK', 'OK']);
+      expect(args).toEqual(['SET', `user:${RUN}`, 'v']);
+      expect(await raw.get(`${rk}:user:${RUN}`)).toBe('v');
+      expect(await raw.exists(`user:${RUN}`)).toBe(0);
+    });
+
+    it('refuses to send a multi holding commands queued past routedRedis', async () => {
+      const rk = key('unknownPath');
+      const multi = withRoutingKey(rk, () => scripted.multi().set(`known:${RUN}`, '1'));
+      // node-redis's own addCommand, under the routed subclass: what a queue path routedRedis does
+      // not know (a future node-redis method) would do.
+      const unrouted = Object.getPrototypeOf(Object.getPrototypeOf(multi)) as {
+        addCommand(this: unknown, args: string[]): unknown;
+      };
+      unrouted.addCommand.call(multi, ['SET', `unknown:${RUN}`, '1']);
+      await expect(withRoutingKey(rk, () => multi.exec())).rejects.toMatchObject({
+        code: 'ERR_UNROUTABLE_COMMAND',
+      });
+      await expect(withRoutingKey(undefined, () => multi.execAsPipeline())).rejects.toThrow(
+        /routedRedis routed 1/,
+      );
+      expect(await raw.exists([`known:${RUN}`, `unknown:${RUN}`, `${rk}:known:${RUN}`])).toBe(0);
+      // With no namespace anywhere, there is nothing to keep apart.
+      const plain = routedRedis(raw, { baselinePrefix: undefined });
+      const baseline = plain.multi().set(`plain1:${RUN}`, '1');
+      unrouted.addCommand.call(baseline, ['SET', `plain2:${RUN}`, '2']);
+      expect(await withRoutingKey(undefined, () => baseline.exec())).toEqual(['OK', 'OK']);
+    });
   });
 
   it('refuses commands whose keys the table cannot locate, in a namespace', async () => {

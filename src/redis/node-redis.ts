@@ -1,16 +1,38 @@
-import type { Derive, KeyRouter, Namespace, RedisArg } from './commands.js';
+import { RoutingContextError } from '../core/errors.js';
+import {
+  type Derive,
+  type KeyRouter,
+  type Namespace,
+  planFor,
+  type RedisArg,
+  rewriteArgs,
+} from './commands.js';
 
 type Method = (...args: any[]) => any;
 /** @internal */
 export type TransformReply = (reply: unknown, ...rest: unknown[]) => unknown;
+type Args = RedisArg[] & { preserve?: unknown };
 
 interface ParserLike {
   readonly redisArgs: RedisArg[];
 }
 
-interface MultiLike {
-  addCommand(args: RedisArg[] & { preserve?: unknown }, transformReply?: TransformReply): unknown;
+/** One entry of a node-redis multi queue; the executors read only `args`. */
+interface Queued {
+  readonly args: Args;
+  readonly transformReply?: TransformReply | undefined;
 }
+
+/** `executeMulti` / `executePipeline` of a node-redis v5 multi: sends the queue at `exec`. */
+type Execute = (queue: readonly Queued[], selectedDB?: number) => Promise<unknown>;
+
+/** node-redis v5 `RedisClientMultiCommand`, the `Multi` class of a client configuration. */
+interface MultiBase {
+  addCommand(args: Args, transformReply?: TransformReply): unknown;
+  sendCommand(args: RedisArg[]): unknown;
+  SELECT(db: number, transformReply?: TransformReply): unknown;
+}
+type MultiClass = new (executeMulti: Execute, executePipeline: Execute, typeMapping: unknown) => MultiBase;
 
 /**
  * Names of node-redis pub/sub methods, and whether they take patterns.
@@ -47,6 +69,150 @@ export function withStrip(
   };
 }
 
+function commandName(args: RedisArg[]): string {
+  const name = args[0];
+  return typeof name === 'string' ? name : String(name);
+}
+
+/** The routed `Multi` subclass per `Multi` class and router: one per routed client configuration. */
+const routedMultis = new WeakMap<MultiClass, WeakMap<KeyRouter, MultiClass>>();
+
+function routedMultiClass(Base: MultiClass, router: KeyRouter, scriptNames: readonly string[]): MultiClass {
+  let byRouter = routedMultis.get(Base);
+  if (byRouter === undefined) {
+    byRouter = new WeakMap();
+    routedMultis.set(Base, byRouter);
+  }
+  let Routed = byRouter.get(router);
+  if (Routed === undefined) {
+    Routed = createRoutedMulti(Base, router, scriptNames);
+    byRouter.set(router, Routed);
+  }
+  return Routed;
+}
+
+/**
+ * A subclass of a node-redis v5 `Multi` class that routes every command in the context that
+ * queues it. Commands, module and function commands queue through `addCommand`, raw commands
+ * through `sendCommand`: both are rewritten when queued. Scripts are queued by node-redis's
+ * private `#addScript`, which builds their `EVAL`/`EVALSHA` out of reach: the subclass notes the
+ * queue position and namespace of each, and rewrites them in a copy of the queue handed to the
+ * executors at `exec` (the multi's own queue is never changed, so `exec` can run again). A queue
+ * that holds commands none of these methods queued is refused at `exec` in a namespace.
+ */
+function createRoutedMulti(Base: MultiClass, router: KeyRouter, scriptNames: readonly string[]): MultiClass {
+  const basePrototype = Base.prototype as unknown as Record<string, unknown>;
+
+  class RoutedMulti extends Base {
+    /** Commands queued through the methods below. */
+    #queued = 0;
+    /** Whether one of them was queued in a namespace. */
+    #namespaced = false;
+    /** Queue positions of the scripts queued in a namespace, and their namespaces. */
+    #scriptPositions: number[] | undefined;
+    #scriptNamespaces: Namespace[] | undefined;
+
+    constructor(executeMulti: Execute, executePipeline: Execute, typeMapping: unknown) {
+      // The executors read `this` when `exec` calls them, once the multi is built.
+      super(
+        (queue, selectedDB) => this.#execute(executeMulti, queue, selectedDB),
+        (queue, selectedDB) => this.#execute(executePipeline, queue, selectedDB),
+        typeMapping,
+      );
+    }
+
+    override addCommand(args: Args, transformReply?: TransformReply): this {
+      // Throws at queue time: a queued command would otherwise run with its shared keys.
+      const ns = router.current();
+      if (ns === undefined) {
+        super.addCommand(args, transformReply);
+      } else {
+        const plan = planFor(commandName(args));
+        // node-redis's command methods hand over a fresh array with an own `preserve`: it is
+        // rewritten in place. An array from the caller is copied.
+        const fresh = 'preserve' in args;
+        const routed = rewriteArgs(plan, args, ns, 1, fresh);
+        super.addCommand(
+          routed,
+          plan.strip === undefined ? transformReply : withStrip(transformReply, plan.strip, ns),
+        );
+        this.#namespaced = true;
+      }
+      this.#queued++;
+      return this;
+    }
+
+    override sendCommand(args: RedisArg[]): this {
+      const ns = router.current();
+      if (ns === undefined) {
+        super.sendCommand(args);
+      } else {
+        // What the base method does (queue a copy, no reply transform), with the copy rewritten.
+        const plan = planFor(commandName(args));
+        const routed = rewriteArgs(plan, args, ns, 1, false);
+        super.addCommand(routed, plan.strip === undefined ? undefined : withStrip(undefined, plan.strip, ns));
+        this.#namespaced = true;
+      }
+      this.#queued++;
+      return this;
+    }
+
+    override SELECT(db: number, transformReply?: TransformReply): this {
+      super.SELECT(db, transformReply);
+      this.#queued++;
+      return this;
+    }
+
+    #execute(execute: Execute, queue: readonly Queued[], selectedDB: number | undefined): Promise<unknown> {
+      try {
+        if (queue.length !== this.#queued && (this.#namespaced || router.current() !== undefined)) {
+          throw new RoutingContextError(
+            'ERR_UNROUTABLE_COMMAND',
+            `routing-context: this node-redis multi holds ${queue.length} commands, but routedRedis routed ${this.#queued}: ` +
+              'some were queued by a method it does not know, with keys it cannot place in a namespace. Nothing was sent.',
+          );
+        }
+        const positions = this.#scriptPositions;
+        if (positions === undefined) return execute(queue, selectedDB);
+        const namespaces = this.#scriptNamespaces!;
+        const routed = queue.slice();
+        for (let i = 0; i < positions.length; i++) {
+          const at = positions[i]!;
+          const entry = queue[at]!;
+          const args = rewriteArgs(planFor(commandName(entry.args)), entry.args, namespaces[i]!, 1, false);
+          routed[at] = { args, transformReply: entry.transformReply };
+        }
+        return execute(routed, selectedDB);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+
+    static {
+      for (const name of scriptNames) {
+        const queueScript = basePrototype[name];
+        if (typeof queueScript !== 'function') continue;
+        Object.defineProperty(RoutedMulti.prototype, name, {
+          configurable: true,
+          writable: true,
+          value: function routedScript(this: RoutedMulti, ...args: unknown[]) {
+            const ns = router.current();
+            (queueScript as Method).apply(this, args);
+            if (ns !== undefined) {
+              (this.#scriptPositions ??= []).push(this.#queued);
+              (this.#scriptNamespaces ??= []).push(ns);
+              this.#namespaced = true;
+            }
+            this.#queued++;
+            return this;
+          },
+        });
+      }
+    }
+  }
+  return RoutedMulti;
+}
+
 /**
  * Wraps a node-redis v5 client.
  *
@@ -54,7 +220,8 @@ export function withStrip(
  * `parser.redisArgs` holds the final arguments, and `_self` is the real client (whose private
  * fields the other methods need). The wrapper is a Proxy that hands command methods a `this`
  * whose `_self` routes `_executeCommand`, while every other method sees the real `_self`.
- * `sendCommand`, `multi` (queue time), `watch` and the pub/sub methods are routed too.
+ * `sendCommand`, `watch` and the pub/sub methods are routed too; `multi` builds a routed subclass
+ * of the client's `Multi` class (see `createRoutedMulti`).
  * @internal
  */
 export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, derive: Derive): T {
@@ -74,9 +241,9 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
       if (ns !== undefined) {
         // `parser` belongs to this call only: rewrite its arguments in place.
         const args = parser.redisArgs;
-        const name = String(args[0]);
-        router.rewrite(name, args, ns, 1, true);
-        transform = withStrip(transform, router.stripperOf(name), ns);
+        const plan = planFor(commandName(args));
+        rewriteArgs(plan, args, ns, 1, true);
+        if (plan.strip !== undefined) transform = withStrip(transform, plan.strip, ns);
       }
     } catch (error) {
       return Promise.reject(error);
@@ -90,9 +257,9 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
     try {
       ns = router.current();
       if (ns !== undefined) {
-        const name = String(args[0]);
-        outbound = router.rewrite(name, args, ns, 1, false);
-        const strip = router.stripperOf(name);
+        const plan = planFor(commandName(args));
+        outbound = rewriteArgs(plan, args, ns, 1, false);
+        const strip = plan.strip;
         if (strip !== undefined) {
           const namespace = ns;
           return (target.sendCommand as Method)
@@ -106,21 +273,21 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
     return (target.sendCommand as Method).call(target, outbound, options);
   }
 
-  function multi(this: unknown, ...args: unknown[]): unknown {
-    // The MULTI belongs to the wrapped client itself: its commands are routed when queued, so its
-    // executors run with no Proxy trap on their per-command path.
-    const created = (target.multi as Method).apply(target, args) as MultiLike;
-    const add = created.addCommand;
-    created.addCommand = function addRouted(this: unknown, redisArgs, transformReply) {
-      // Throws at queue time: a queued command would otherwise run with its shared keys.
-      const ns = router.current();
-      if (ns === undefined) return add.call(this, redisArgs, transformReply);
-      const name = String(redisArgs[0]);
-      const rewritten: RedisArg[] & { preserve?: unknown } = router.rewrite(name, redisArgs, ns, 1, false);
-      if (redisArgs.preserve !== undefined) rewritten.preserve = redisArgs.preserve;
-      return add.call(this, rewritten, withStrip(transformReply, router.stripperOf(name), ns));
-    };
-    return created;
+  // node-redis `MULTI()` builds `new this.Multi(...)` on executors bound to `this`: called on an
+  // object that inherits from the client, with the routed subclass as `Multi`, it builds a routed
+  // multi whose executors run on the real client, with no Proxy trap per command.
+  let multiThis: Record<PropertyKey, unknown> | undefined;
+  function multi(this: unknown): unknown {
+    if (multiThis === undefined) {
+      const scripts = (target.options as { scripts?: object } | undefined)?.scripts;
+      multiThis = Object.create(client) as Record<PropertyKey, unknown>;
+      multiThis.Multi = routedMultiClass(
+        target.Multi as MultiClass,
+        router,
+        scripts === undefined ? [] : Object.keys(scripts),
+      );
+    }
+    return (target.MULTI as Method).call(multiThis);
   }
 
   function watch(this: unknown, key: RedisArg | RedisArg[]): unknown {
