@@ -135,6 +135,49 @@ describe('routedRedis(node-redis 4)', () => {
     }
   });
 
+  it('routes the public command, script and function executors, on the client and in a multi', async () => {
+    const rk = key('executors');
+    const library = `rc_exec_${RUN}`;
+    const fn = `rc_exec_set_${RUN}`;
+    await raw.functionLoad(
+      `#!lua name=${library}\nredis.register_function('${fn}', function(keys, args) return redis.call('SET', keys[1], args[1]) end)`,
+    );
+    const setScript = defineScript({
+      NUMBER_OF_KEYS: 1,
+      SCRIPT: "return redis.call('SET', KEYS[1], ARGV[1])",
+      transformArguments: (name: string, value: string) => [name, value],
+      transformReply: (reply: string) => reply,
+    });
+    const setFunction = {
+      NUMBER_OF_KEYS: 1,
+      transformArguments: (name: string, value: string) => [name, value],
+      transformReply: (reply: string) => reply,
+    };
+    const setCommand = {
+      transformArguments: (name: string, value: string) => ['SET', name, value],
+      transformReply: (reply: string) => reply,
+    };
+    try {
+      await withRoutingKey(rk, async () => {
+        await redis.commandsExecutor(setCommand, [`c:${RUN}`, '1']);
+        await redis.scriptsExecuter(setScript, [`s:${RUN}`, '1']);
+        await redis.functionsExecuter(setFunction, [`f:${RUN}`, '1'], fn);
+        const multi = redis
+          .multi()
+          .scriptsExecutor(setScript, [`ms:${RUN}`, '1'])
+          .functionsExecutor(setFunction, [`mf:${RUN}`, '1'], fn)
+          .commandsExecutor(setCommand, [`mc:${RUN}`, '1']);
+        expect(await multi.exec()).toEqual(['OK', 'OK', 'OK']);
+      });
+      for (const name of ['c', 's', 'f', 'ms', 'mf', 'mc']) {
+        expect(await raw.get(`${rk}:${name}:${RUN}`)).toBe('1');
+        expect(await raw.exists(`${name}:${RUN}`)).toBe(0);
+      }
+    } finally {
+      await raw.functionDelete(library).catch(() => {});
+    }
+  });
+
   it('confines SCAN, KEYS and scanIterator to the namespace and strips the prefix back', async () => {
     const a = key('scanA');
     const b = key('scanB');

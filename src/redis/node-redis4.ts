@@ -9,6 +9,7 @@ interface ScriptLike {
   readonly SCRIPT: string;
   readonly SHA1: string;
   readonly NUMBER_OF_KEYS?: number;
+  readonly transformArguments: (...args: unknown[]) => Args;
   readonly transformReply?: TransformReply;
 }
 
@@ -16,6 +17,13 @@ interface ScriptLike {
 interface FunctionLike {
   readonly NUMBER_OF_KEYS?: number;
   readonly IS_READ_ONLY?: boolean;
+  readonly transformArguments: (...args: unknown[]) => Args;
+  readonly transformReply?: TransformReply;
+}
+
+/** A node-redis v4 command definition, as `commandsExecutor` receives it. */
+interface CommandLike {
+  readonly transformArguments: (...args: unknown[]) => Args;
   readonly transformReply?: TransformReply;
 }
 
@@ -205,6 +213,23 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter, d
     return send(functionArgs(name, fn, args), options, undefined);
   }
 
+  // The client's public command executor: a command method with the definition passed in.
+  function commandsExecutor(command: CommandLike, args: unknown[]): Promise<unknown> {
+    let options: unknown;
+    let commandArgs = args;
+    if (isOptions(args[0])) {
+      options = args[0];
+      commandArgs = args.slice(1);
+    }
+    let redisArgs: Args;
+    try {
+      redisArgs = command.transformArguments(...commandArgs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return send(redisArgs, options, command.transformReply);
+  }
+
   // The `this` of script and function methods: their executors call these two.
   const commandThis = Object.create(client) as Record<PropertyKey, unknown>;
   commandThis.executeScript = executeScript;
@@ -274,6 +299,15 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter, d
         return created.addCommand(found.args, found.transformReply);
       };
     }
+    // The multi's public executors queue scripts and functions privately too.
+    created.scriptsExecutor = (script: ScriptLike, args: unknown[]) => {
+      const redisArgs = script.transformArguments(...args);
+      const queued = scriptArgs(script, redisArgs, false);
+      if (redisArgs.preserve !== undefined) queued.preserve = redisArgs.preserve;
+      return created.addCommand(queued, script.transformReply);
+    };
+    created.functionsExecutor = (fn: FunctionLike, args: unknown[], name: string) =>
+      created.addCommand(functionArgs(name, fn, fn.transformArguments(...args)), fn.transformReply);
     for (const namespace of Object.keys(created)) {
       const queued = created[namespace] as Record<string, unknown> | null;
       if (typeof queued !== 'object' || queued === null || queued.self !== created) continue;
@@ -345,10 +379,16 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter, d
     ) {
       return routedCommand(multiBase![property] as Method, multiCapture);
     }
-    if (typeof property === 'string' && scriptNames.includes(property)) {
-      return (real[property] as Method).bind(commandThis);
-    }
+    // Script and function methods, and their public executors (spelt so in node-redis v4), call
+    // `this.executeScript` / `this.executeFunction`.
     const value = real[property];
+    if (
+      typeof property === 'string' &&
+      typeof value === 'function' &&
+      (scriptNames.includes(property) || property === 'scriptsExecuter' || property === 'functionsExecuter')
+    ) {
+      return (value as Method).bind(commandThis);
+    }
     if (typeof property === 'string' && typeof value === 'object' && value !== null) {
       if ((value as Record<string, unknown>).self === real) {
         return routedNamespace(property, value as Record<string, unknown>);
@@ -372,6 +412,8 @@ export function wrapNodeRedis4<T extends object>(client: T, router: KeyRouter, d
           return executeScript;
         case 'executeFunction':
           return executeFunction;
+        case 'commandsExecutor':
+          return commandsExecutor;
         case 'connect':
           return connect;
       }
