@@ -156,6 +156,59 @@ describe('routedRedis(ioredis)', () => {
     expect(await raw.exists(`p:${RUN}`, `t:${RUN}`, `${BASE}:p:${RUN}`)).toBe(0);
   });
 
+  it('routes the script ioredis resends after NOSCRIPT from a pipeline', async () => {
+    const rk = key('noscript');
+    const client = raw.duplicate();
+    client.defineCommand('setKey', { numberOfKeys: 1, lua: "return redis.call('SET', KEYS[1], ARGV[1])" });
+    const routed = routedRedis(client);
+    type ScriptPipeline = ReturnType<Redis['pipeline']> & {
+      setKey(key: string, value: string): ScriptPipeline;
+    };
+    const pipeline = () => routed.pipeline() as ScriptPipeline;
+    try {
+      await withRoutingKey(rk, () => pipeline().setKey(`warm:${RUN}`, '1').exec());
+      // The connection now sends EVALSHA; emptying the server's script cache makes it fail with
+      // NOSCRIPT, and ioredis sends the script again as a new command, on the pipeline's client.
+      await raw.script('FLUSH');
+      expect(await withRoutingKey(rk, () => pipeline().setKey(`s:${RUN}`, 'v').exec())).toEqual([
+        [null, 'OK'],
+      ]);
+      expect(await raw.get(`${rk}:s:${RUN}`)).toBe('v');
+      expect(await raw.exists(`s:${RUN}`)).toBe(0);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('keeps the auto-pipelines of the routed client apart from those of the raw client', async () => {
+    const rk = key('auto');
+    const rawAuto = new Redis({ host: '127.0.0.1', port: 6379, enableAutoPipelining: true });
+    const routedAuto = routedRedis(rawAuto);
+    try {
+      await withRoutingKey(rk, async () => {
+        // Queued in the same tick: each joins its own client's pipeline.
+        await Promise.all([rawAuto.get(`none:${RUN}`), routedAuto.set(`routed:${RUN}`, '1')]);
+        await Promise.all([routedAuto.get(`none:${RUN}`), rawAuto.set(`raw:${RUN}`, '1')]);
+      });
+      expect(await raw.get(`${rk}:routed:${RUN}`)).toBe('1');
+      expect(await raw.get(`raw:${RUN}`)).toBe('1');
+      expect(await raw.exists(`routed:${RUN}`, `${rk}:raw:${RUN}`)).toBe(0);
+    } finally {
+      rawAuto.disconnect();
+    }
+  });
+
+  it('does not route again a command its pipeline queues a second time', async () => {
+    const rk = key('requeue');
+    const pipeline = withRoutingKey(rk, () => redis.pipeline().incr(`n:${RUN}`));
+    // What a Cluster pipeline does to follow a redirection: queue its commands again.
+    const internals = pipeline as unknown as { _queue: object[]; sendCommand(command: object): unknown };
+    withRoutingKey(key('other'), () => internals.sendCommand(internals._queue[0]!));
+    await pipeline.exec();
+    expect(await raw.get(`${rk}:n:${RUN}`)).toBe('2');
+    expect(await physicalKeys()).not.toContainEqual(expect.stringContaining(`:${rk}:n:`));
+  });
+
   it('refuses commands whose keys the table cannot locate, in a namespace', async () => {
     const rk = key('refuse');
     const refused: Array<() => Promise<unknown>> = [

@@ -14,6 +14,8 @@ interface CommandLike {
 }
 
 interface PipelineLike {
+  /** The client the pipeline sends through at `exec`. */
+  redis: unknown;
   sendCommand(command: CommandLike): unknown;
   addBatch(commands: unknown[]): unknown;
 }
@@ -48,7 +50,8 @@ function route(router: KeyRouter, command: CommandLike): Error | undefined {
 /**
  * Wraps an ioredis `Redis` or `Cluster`: a Proxy whose `sendCommand` (the single path of every
  * command method, `call`, scripts and scan streams) rewrites keys, whose `pipeline`/`multi`
- * rewrite each command in the context that queues it, and whose `duplicate` is routed too.
+ * rewrite each command in the context that queues it, whose auto-pipelines are its own, and
+ * whose `duplicate` is routed too.
  * @internal
  */
 export function wrapIoredis<T extends object>(client: T, router: KeyRouter, derive: Derive): T {
@@ -74,12 +77,19 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
   function routePipeline<P>(pipeline: P): P {
     const queue = (pipeline as unknown as PipelineLike).sendCommand;
     (pipeline as unknown as PipelineLike).sendCommand = function queueRouted(
-      this: unknown,
+      this: PipelineLike,
       command: CommandLike,
     ) {
-      const refused = route(router, command);
-      // Refuse at queue time: a queued command would otherwise be sent with its shared keys.
-      if (refused !== undefined) throw refused;
+      // A command queued before was routed then: a Cluster pipeline re-queues its commands to
+      // follow a redirection.
+      if (command.pipelineIndex === undefined) {
+        const refused = route(router, command);
+        // Refuse at queue time: a queued command would otherwise be sent with its shared keys.
+        if (refused !== undefined) throw refused;
+        // ioredis resends a script the server does not know (NOSCRIPT) as a new command, through
+        // the pipeline's client: make that the routed one.
+        if (command.name === 'evalsha') this.redis = proxy;
+      }
       return queue.call(this, command);
     };
     return pipeline;
@@ -107,6 +117,12 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
     return created;
   }
 
+  // With `enableAutoPipelining`, commands wait in pipelines kept on the client that sends them:
+  // the routed client keeps its own, so a routed command never joins a pipeline the raw client
+  // created (and sent unrouted), nor a raw command a routed one.
+  const autoPipelines = new Map<unknown, unknown>();
+  const runningAutoPipelines = new Set<unknown>();
+
   const proxy: T = new Proxy(client, {
     get(t, property, receiver) {
       switch (property) {
@@ -118,6 +134,10 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
           return multi;
         case 'duplicate':
           return duplicate;
+        case '_autoPipelines':
+          return autoPipelines;
+        case '_runningAutoPipelines':
+          return runningAutoPipelines;
         default:
           return Reflect.get(t, property, receiver);
       }
