@@ -1,4 +1,12 @@
-import type { Derive, KeyRouter, Namespace, RedisArg } from './commands.js';
+import {
+  type Derive,
+  type KeyRouter,
+  type Namespace,
+  type Plan,
+  planFor,
+  type RedisArg,
+  rewriteArgs,
+} from './commands.js';
 
 /** The parts of an ioredis `Command` the wrapper reads and rewrites. */
 interface CommandLike {
@@ -27,18 +35,20 @@ type Method = (...args: any[]) => any;
  */
 function route(router: KeyRouter, command: CommandLike): Error | undefined {
   let ns: Namespace | undefined;
+  let plan: Plan;
   try {
     ns = router.current();
     if (ns === undefined) return undefined;
+    plan = planFor(command.name);
     // ioredis built this array for this command (`args.flat()`): rewrite it in place.
-    command.args = router.rewrite(command.name, command.args, ns, 0, true);
+    command.args = rewriteArgs(plan, command.args, ns, 0, true);
   } catch (error) {
     return error as Error;
   }
   // Cluster routing caches the keys and slot computed from the old arguments.
   if (command.keys !== undefined) command.keys = undefined;
   if (command.slot !== undefined) command.slot = undefined;
-  const strip = router.stripperOf(command.name);
+  const strip = plan.strip;
   if (strip !== undefined) {
     const resolve = command.resolve;
     const namespace = ns;
