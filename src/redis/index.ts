@@ -59,7 +59,9 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * - `SCAN` and `KEYS` patterns are confined to the namespace, and the keys they return are
  *   stripped back, as are the key names in `BLPOP`/`BRPOP`/`BZPOPMIN`/`BZPOPMAX`/`LMPOP`/
  *   `BLMPOP`/`ZMPOP`/`BZMPOP`/`XREAD`/`XREADGROUP` replies.
- * - Pipelines and transactions rewrite each command in the context that queues it.
+ * - Pipelines and transactions rewrite each command in the context that queues it, raw commands
+ *   and scripts included; a node-redis multi holding a command queued in a way routedRedis does not
+ *   know is refused at `exec` in a namespace (`ERR_UNROUTABLE_COMMAND`).
  * - node-redis 4: `commandOptions({ isolated: true })` and `executeIsolated` run routed on the
  *   isolated connection; scripts, functions and module commands are routed too.
  * - Pub/sub channels (`PUBLISH`, `SUBSCRIBE`, `PSUBSCRIBE`, sharded variants) are prefixed too;
