@@ -428,6 +428,75 @@ describe.each([
     }
   });
 
+  it('exposes req.routingKey without adding a property to the request, and lets the application assign it', async () => {
+    const app = express();
+    app.use(routingMiddleware());
+    app.post('/key', (req, res) => {
+      const before = { key: req.routingKey ?? null, own: Object.hasOwn(req, 'routingKey') };
+      req.routingKey = 'assigned';
+      const after = { key: req.routingKey, own: Object.hasOwn(req, 'routingKey') };
+      const seen: Array<string | null> = [];
+      // Events keep running in the context the middleware read, whatever the application assigns.
+      req.on('data', () => seen.push(getRoutingKey() ?? null));
+      req.on('end', () =>
+        res.json({ before, after, seen: [...new Set(seen)], end: getRoutingKey() ?? null }),
+      );
+    });
+    const server = http.createServer(app);
+    const p = await listen(server);
+    try {
+      const keyed = await send(p, 'POST', '/key', routingHeaders('pr-7'), 'x'.repeat(32), 20);
+      expect(keyed.json).toEqual({
+        before: { key: 'pr-7', own: false },
+        after: { key: 'assigned', own: true },
+        seen: ['pr-7'],
+        end: 'pr-7',
+      });
+      const baseline = await send(p, 'POST', '/key', {}, 'x'.repeat(32), 20);
+      expect(baseline.json.before).toEqual({ key: null, own: false });
+      expect(baseline.json.seen).toEqual([null]);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('shares the routed prototype between the ESM and CommonJS builds used on one Express', async () => {
+    const cjs = createRequire(import.meta.url)('routing-context/express') as {
+      routingMiddleware: typeof routingMiddleware;
+    };
+    expect(cjs.routingMiddleware).not.toBe(routingMiddleware);
+    const apps = [routingMiddleware, cjs.routingMiddleware].map((middleware) => {
+      const app = express();
+      app.use(middleware());
+      app.post('/both', (req, res) => {
+        const seen: Array<string | null> = [];
+        req.on('data', () => seen.push(getRoutingKey() ?? null));
+        req.on('end', () => res.json({ key: req.routingKey ?? null, seen: [...new Set(seen)] }));
+      });
+      return http.createServer(app);
+    });
+    const ports = await Promise.all(apps.map(listen));
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const key = i % 5 === 0 ? undefined : `dual-${i}`;
+          const reply = await send(
+            ports[i % 2]!,
+            'POST',
+            '/both',
+            key === undefined ? {} : routingHeaders(key),
+            'y'.repeat(64),
+            5,
+          );
+          return { key: key ?? null, json: reply.json };
+        }),
+      );
+      for (const { key, json } of results) expect(json).toEqual({ key, seen: [key] });
+    } finally {
+      await Promise.all(apps.map(close));
+    }
+  });
+
   it('throws a TypeError naming the option at start-up, not per request', () => {
     expect(() => routingMiddleware({ queryParam: 'a&b' })).toThrow(TypeError);
     expect(() => routingMiddleware({ queryParam: 'a&b' })).toThrow(/queryParam/);

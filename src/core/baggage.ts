@@ -195,7 +195,18 @@ function isPrintableAscii(s: string, start: number, end: number): boolean {
   return true;
 }
 
+// The last member serialized: a service sends its key on every outbound call, so the same member is
+// asked for again and again.
+let lastName = '';
+let lastValue = '';
+let lastMember = '';
+
 /** Serializes one member `name=value`, percent-encoding the value as W3C Baggage requires. */
 export function baggageMember(name: string, value: string): string {
-  return `${name}=${encodeBaggageValue(value)}`;
+  if (value !== lastValue || name !== lastName) {
+    lastMember = `${name}=${encodeBaggageValue(value)}`;
+    lastName = name;
+    lastValue = value;
+  }
+  return lastMember;
 }

@@ -41,14 +41,24 @@ export function bindEmitter(emitter: EventEmitter, key: string | undefined): voi
   emitter.emit = bound;
 }
 
-/** An Express request as far as the routed prototype needs it. */
-interface KeyedRequest {
-  routingKey?: string | undefined;
-}
+/**
+ * The routing key of each request whose events a routed framework prototype dispatches: the key,
+ * or `BASELINE_MARK` for a request the middleware ran as baseline. Kept beside the request rather
+ * than on it: after Express swaps a request's prototype, V8 gives every property added to it a map
+ * of its own (about 2 µs on Node 20), where a WeakMap entry changes nothing on the object.
+ * Shared by every copy of this module in the process (ESM and CJS builds), like the prototypes.
+ */
+const REQUEST_KEYS = Symbol.for('routing-context.request-keys.v1');
+const BASELINE_MARK = '';
+const keysRecord = globalThis as unknown as Record<symbol, WeakMap<object, string> | undefined>;
+const requestKeys: WeakMap<object, string> =
+  keysRecord[REQUEST_KEYS] ?? (keysRecord[REQUEST_KEYS] = new WeakMap());
 
-/** The routing key marked on `req` by the middleware, or `false` when it never ran. */
-function markedKey(req: KeyedRequest | undefined): string | undefined | false {
-  return req !== undefined && Object.hasOwn(req, 'routingKey') ? req.routingKey : false;
+/** The routing key the middleware recorded for `req`, or `false` when it never saw `req`. */
+function recordedKey(req: object | undefined): string | undefined | false {
+  if (req === undefined) return false;
+  const key = requestKeys.get(req);
+  return key === undefined ? false : key === BASELINE_MARK ? undefined : key;
 }
 
 /**
@@ -75,6 +85,7 @@ function routePrototype(
   parent: object,
   keyOf: (self: object) => string | undefined | false,
 ): void {
+  // Another copy of this module (the CJS build beside the ESM one) may have routed it already.
   if (Object.hasOwn(proto, ROUTED_PROTOTYPE)) return;
   const core = parent as { emit: Emit };
   Object.defineProperty(proto, 'emit', {
@@ -92,26 +103,57 @@ function routePrototype(
   Object.defineProperty(proto, ROUTED_PROTOTYPE, { value: true });
 }
 
-const requestKey = (self: object) => markedKey(self as KeyedRequest);
-const responseKey = (self: object) => markedKey((self as { req?: KeyedRequest }).req);
+/**
+ * Gives a framework's request prototype a `routingKey` accessor that reads what the middleware
+ * recorded for each request; assigning `req.routingKey` stores an own property, as on any object.
+ */
+function exposeRoutingKey(proto: object): void {
+  if (Object.hasOwn(proto, 'routingKey')) return;
+  Object.defineProperty(proto, 'routingKey', {
+    configurable: true,
+    enumerable: false,
+    get(this: object): string | undefined {
+      const key = recordedKey(this);
+      return key === false ? undefined : key;
+    },
+    set(this: object, value: unknown) {
+      Object.defineProperty(this, 'routingKey', {
+        configurable: true,
+        enumerable: true,
+        writable: true,
+        value,
+      });
+    },
+  });
+}
+
+const requestKey = (self: object) => recordedKey(self);
+const responseKey = (self: object) => recordedKey((self as { req?: object }).req);
 
 /**
- * Runs every event of an HTTP request and its response in the routing context `req.routingKey`
- * holds, which the caller must have set (as an own property) before any event is emitted.
+ * Gives an HTTP request the routing key `key` (`req.routingKey`), and runs every event of the
+ * request and its response in that key's routing context. Call it before any event is emitted.
  *
  * Express swaps the prototype of every request and response (`app.request`, `app.response`), after
- * which V8 adds properties to them slowly: per object, a bound `emit` would cost microseconds.
- * There, Express's shared prototypes get an `emit` that reads the key from the request (and from
- * `res.req` for the response), once per process; plain Node objects get `bindEmitter`.
+ * which V8 adds properties to them slowly: per object, a bound `emit` or an own `routingKey` would
+ * cost microseconds. There, Express's shared prototypes get, once per process, an `emit` that
+ * looks the key up for the request (through `res.req` for the response) and a `routingKey`
+ * accessor; the request itself only gets an entry in a WeakMap. Plain Node objects get an own
+ * `routingKey` and `bindEmitter`.
  * @internal
  */
-export function bindRequestEvents(
+export function routeRequest(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   key: string | undefined,
 ): void {
-  bindEvents(req, http.IncomingMessage.prototype, requestKey, key);
-  bindEvents(res, http.ServerResponse.prototype, responseKey, key);
+  if (routesEvents(req, http.IncomingMessage.prototype, requestKey, true)) {
+    requestKeys.set(req, key ?? BASELINE_MARK);
+  } else {
+    (req as { routingKey?: string | undefined }).routingKey = key;
+    bindEmitter(req, key);
+  }
+  if (!routesEvents(res, http.ServerResponse.prototype, responseKey, false)) bindEmitter(res, key);
 }
 
 /**
@@ -120,20 +162,23 @@ export function bindRequestEvents(
  */
 const routedChains = new WeakSet<object>();
 
-function bindEvents(
+/**
+ * Whether the framework prototype of `emitter` dispatches its events by routing key (routing it
+ * now if needed); `false` for a plain Node object, which has no such prototype.
+ */
+function routesEvents(
   emitter: EventEmitter,
   core: object,
   keyOf: (self: object) => string | undefined | false,
-  key: string | undefined,
-): void {
+  isRequest: boolean,
+): boolean {
   const first = Object.getPrototypeOf(emitter) as object | null;
-  if (first !== null && routedChains.has(first)) return;
-  // Read through the prototype chain: true once Express's prototype is routed.
-  if ((emitter as { [ROUTED_PROTOTYPE]?: true })[ROUTED_PROTOTYPE] === true) {
-    if (first !== null) routedChains.add(first);
-    return;
-  }
+  if (first === null) return false;
+  if (routedChains.has(first)) return true;
   const proto = frameworkPrototype(emitter, core);
-  if (proto === undefined) bindEmitter(emitter, key);
-  else routePrototype(proto, core, keyOf);
+  if (proto === undefined) return false;
+  routePrototype(proto, core, keyOf);
+  if (isRequest) exposeRoutingKey(proto);
+  routedChains.add(first);
+  return true;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { bindRequestEvents } from '../core/bind.js';
+import { routeRequest } from '../core/bind.js';
 import { extractWith, stripQueryParam } from '../core/codec.js';
 import { optionsResolver, runWithKey } from '../core/state.js';
 import type { RoutingMiddleware, RoutingMiddlewareOptions } from './types.js';
@@ -7,7 +7,6 @@ import type { RoutingMiddleware, RoutingMiddlewareOptions } from './types.js';
 /** The fields of an Express request (4 or 5) the middleware reads and rewrites. */
 interface ExpressRequestLike extends IncomingMessage {
   originalUrl?: string;
-  routingKey?: string | undefined;
 }
 
 /**
@@ -76,9 +75,8 @@ export function routingMiddleware(options?: RoutingMiddlewareOptions): RoutingMi
       // Untrusted input never throws; whatever went wrong, the request runs as baseline.
       key = undefined;
     }
-    // Set before binding: the events of `req` and `res` run in the context this property names.
-    request.routingKey = key;
-    bindRequestEvents(req, res, key);
+    // `req.routingKey`, and the context every event of `req` and `res` runs in.
+    routeRequest(req, res, key);
     runWithKey(key, next);
   };
 }
