@@ -7,19 +7,21 @@
 //   npm run bench:http:instructions                    (builds first; about 3 minutes per variant)
 //   BENCH_VARIANTS=routed node bench/http-instructions.mjs
 //   BENCH_WARMUP_REQUESTS=3000 BENCH_REQUESTS=2000 BENCH_REPEAT=2 node bench/http-instructions.mjs
+//   BENCH_KEEP_DUMPS=/tmp/dumps node bench/http-instructions.mjs   (keeps each callgrind dump, to
+//   compare variants function by function: callgrind_annotate /tmp/dumps/routed-1.out)
 //
 // Per variant: start its servers under callgrind with V8 in predictable mode (`--predictable
 // --predictable-gc-schedule`: no background compilation or GC threads, a fixed heap growth
 // schedule, so the work a request causes lands in the window that measures it); warm up with
 // BENCH_WARMUP_REQUESTS requests; zero the counters (`callgrind_control -z`); send BENCH_REQUESTS
-// requests (10 connections); dump the counters (`callgrind_control -d`). The result is
+// requests (BENCH_CONNECTIONS connections, 10 by default); dump the counters (`callgrind_control -d`). The result is
 // instructions per request, both hops, every thread: the client is not counted. BENCH_REPEAT
 // measures each variant several times (the table shows the median, and the spread).
 //
 // Needs valgrind (Debian/Ubuntu: `apt install valgrind`). Counts are for relative comparison in
 // one run: valgrind slows the servers down about 50 times, so no timing is reported.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -29,7 +31,9 @@ import { BENCH_HEADERS, variantFile, variantNames } from './http-variants/_varia
 const WARMUP_REQUESTS = positive('BENCH_WARMUP_REQUESTS', 3000);
 const REQUESTS = positive('BENCH_REQUESTS', 2000);
 const REPEAT = positive('BENCH_REPEAT', 1);
+const CONNECTIONS = positive('BENCH_CONNECTIONS', 10);
 const V8_FLAGS = ['--predictable', '--predictable-gc-schedule'];
+const KEEP_DUMPS = process.env.BENCH_KEEP_DUMPS || undefined;
 
 function positive(name, fallback) {
   const raw = process.env[name];
@@ -91,7 +95,7 @@ function start(name, dir) {
 async function load(port, amount) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/a`,
-    connections: 10,
+    connections: CONNECTIONS,
     amount,
     headers: BENCH_HEADERS,
     timeout: 120,
@@ -100,21 +104,21 @@ async function load(port, amount) {
   if (failed > 0) throw new Error(`${failed} of ${amount} requests failed (errors, timeouts or non-2xx)`);
 }
 
-/** The instruction total of the newest callgrind dump in `dir` (`callgrind.out.<n>`). */
-function dumpedInstructions(dir) {
+/** The newest callgrind dump in `dir` (`callgrind.out.<n>`): its path and instruction total. */
+function newestDump(dir) {
   const dumps = readdirSync(dir)
     .map((f) => /^callgrind\.out\.(\d+)$/.exec(f))
     .filter((m) => m !== null)
     .sort((x, y) => Number(y[1]) - Number(x[1]));
   if (dumps.length === 0) throw new Error(`callgrind wrote no dump in ${dir}`);
-  const text = readFileSync(join(dir, dumps[0][0]), 'utf8');
-  const total = /^(?:summary|totals): (\d+)/m.exec(text);
+  const path = join(dir, dumps[0][0]);
+  const total = /^(?:summary|totals): (\d+)/m.exec(readFileSync(path, 'utf8'));
   if (total === null) throw new Error(`no instruction total in ${dumps[0][0]}`);
-  return Number(total[1]);
+  return { path, instructions: Number(total[1]) };
 }
 
-/** Instructions per request of one variant, measured once. */
-async function measure(name) {
+/** Instructions per request of one variant, measured once (the `round`-th time). */
+async function measure(name, round) {
   const dir = mkdtempSync(join(tmpdir(), 'routing-context-callgrind-'));
   const { child, port } = await start(name, dir);
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -126,7 +130,12 @@ async function measure(name) {
     execFileSync('callgrind_control', ['-d', String(child.pid)], { stdio: 'ignore' });
     child.stdin.end();
     await exited;
-    return { perRequest: dumpedInstructions(dir) / REQUESTS, seen };
+    const dump = newestDump(dir);
+    if (KEEP_DUMPS !== undefined) {
+      mkdirSync(KEEP_DUMPS, { recursive: true });
+      copyFileSync(dump.path, join(KEEP_DUMPS, `${name}-${round + 1}.out`));
+    }
+    return { perRequest: dump.instructions / REQUESTS, seen };
   } finally {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -145,7 +154,7 @@ const names = variantNames(process.env.BENCH_VARIANTS);
 const results = new Map(names.map((n) => [n, { counts: [], seen: undefined }]));
 for (let round = 0; round < REPEAT; round++) {
   for (const name of names) {
-    const { perRequest, seen } = await measure(name);
+    const { perRequest, seen } = await measure(name, round);
     const r = results.get(name);
     r.counts.push(perRequest);
     r.seen = seen;
@@ -157,7 +166,7 @@ for (let round = 0; round < REPEAT; round++) {
 
 const bare = median(results.get('bare').counts);
 const lines = [
-  `\nInstructions per request, two-hop Express chain, both hops and every server thread (Node ${process.version}, V8 ${V8_FLAGS.join(' ')}; ${WARMUP_REQUESTS} warm-up, ${REQUESTS} measured requests, ${REPEAT} measurement(s) per variant):\n`,
+  `\nInstructions per request, two-hop Express chain, both hops and every server thread (Node ${process.version}, V8 ${V8_FLAGS.join(' ')}; ${WARMUP_REQUESTS} warm-up, ${REQUESTS} measured requests over ${CONNECTIONS} connection(s), ${REPEAT} measurement(s) per variant):\n`,
   '| variant | instructions per request | vs bare | efficiency vs bare | spread | what reached B |',
   '|---|---:|---:|---:|---:|---|',
 ];
