@@ -14,8 +14,10 @@ function listen(server) {
  * @param {object} options
  * @param {Function} options.express - the express factory
  * @param {Function} [options.middleware] - returns a middleware installed first on A and B
+ * @param {Function} [options.outboundHeaders] - called per request A sends to B, inside A's
+ *   handler: the headers to send, or `undefined` for none
  */
-export async function startChain({ express, middleware }) {
+export async function startChain({ express, middleware, outboundHeaders }) {
   const b = express();
   if (middleware) b.use(middleware());
   b.get('/b', (req, res) => {
@@ -34,7 +36,10 @@ export async function startChain({ express, middleware }) {
   if (middleware) a.use(middleware());
   a.get('/a', (_req, res, next) => {
     served++;
-    const upstream = http.request({ host: '127.0.0.1', port: portB, path: '/b', agent }, (response) => {
+    const target = { host: '127.0.0.1', port: portB, path: '/b', agent };
+    const headers = outboundHeaders?.();
+    if (headers !== undefined) target.headers = headers;
+    const upstream = http.request(target, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk) => {
