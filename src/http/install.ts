@@ -2,7 +2,6 @@ import dc from 'node:diagnostics_channel';
 import http from 'node:http';
 import https from 'node:https';
 import { syncBuiltinESMExports } from 'node:module';
-import { baggageMember } from '../core/baggage.js';
 import { injectWith } from '../core/codec.js';
 import type { NormalizedOptions } from '../core/options.js';
 import { getRoutingKey, optionsResolver } from '../core/state.js';
@@ -78,13 +77,7 @@ function routeClientRequest(request: ClientRequestLike, key: string): void {
     // Headers given as an array, or an `Expect` header, make Node write the head in the
     // constructor: `routeEarlyHead` has handled those before.
     if (request.headersSent || !o.isValid(key) || !o.allowsHost(request.host ?? 'localhost')) return;
-    const baggage = request.getHeader('baggage');
-    // The common case: no baggage yet and nothing but baggage to write.
-    if (baggage === undefined && o.headers.length === 0 && !o.tracestateWrite && !o.legacyWrite) {
-      request.setHeader('baggage', baggageMember(o.baggageKey, key));
-      return;
-    }
-    const carrier: Record<string, HeaderValue> = { baggage };
+    const carrier: Record<string, HeaderValue> = { baggage: request.getHeader('baggage') };
     if (o.tracestateWrite) carrier.tracestate = request.getHeader('tracestate');
     injectWith(carrier, key, o);
     for (const name in carrier) {
