@@ -127,7 +127,6 @@ function exposeRoutingKey(proto: object): void {
   });
 }
 
-const requestKey = (self: object) => recordedKey(self);
 const responseKey = (self: object) => recordedKey((self as { req?: object }).req);
 
 /**
@@ -147,7 +146,7 @@ export function routeRequest(
   res: http.ServerResponse,
   key: string | undefined,
 ): void {
-  if (routesEvents(req, http.IncomingMessage.prototype, requestKey, true)) {
+  if (routesEvents(req, http.IncomingMessage.prototype, recordedKey, true)) {
     requestKeys.set(req, key ?? BASELINE_MARK);
   } else {
     (req as { routingKey?: string | undefined }).routingKey = key;
