@@ -1,4 +1,4 @@
-import type { EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import { isActiveKey, runWithKey } from './state.js';
 
@@ -6,13 +6,19 @@ type Emit = (this: EventEmitter, event: string | symbol, ...args: unknown[]) => 
 
 type EmitArgs = [string | symbol, ...unknown[]];
 
+/** EventEmitter's own `listenerCount`, called directly: no look-up along a request's prototype chain. */
+const listenerCount = EventEmitter.prototype.listenerCount as (
+  this: EventEmitter,
+  event: string | symbol,
+) => number;
+
 /**
  * Emits through `emit` in the routing context of `key`. No new scope for an event nobody listens
  * to (streams emit `readable`, `end` and `close` whether or not anyone listens), nor for one
  * emitted from that context already (`res.end()` in a handler).
  */
 function emitIn(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
-  if (self.listenerCount(args[0]) === 0 || isActiveKey(key)) return emit.apply(self, args);
+  if (listenerCount.call(self, args[0]) === 0 || isActiveKey(key)) return emit.apply(self, args);
   return runWithKey(key, () => emit.apply(self, args));
 }
 
@@ -94,10 +100,13 @@ function routePrototype(
     value: function routedEmit(this: EventEmitter): boolean {
       // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
       const args = arguments as unknown as EmitArgs;
+      // Most events of a request have no listener (`readable`, `resume`, `prefinish`, `close`):
+      // checked first, so they cost no key look-up.
+      if (listenerCount.call(this, args[0]) === 0) return core.emit.apply(this, args);
       const key = keyOf(this);
       // Instances the middleware never saw keep Node's behaviour.
-      if (key === false) return core.emit.apply(this, args);
-      return emitIn(key, this, core.emit, args);
+      if (key === false || isActiveKey(key)) return core.emit.apply(this, args);
+      return runWithKey(key, () => core.emit.apply(this, args));
     },
   });
   Object.defineProperty(proto, ROUTED_PROTOTYPE, { value: true });
