@@ -22,7 +22,10 @@
 //
 // Every request carries `baggage: sd-routing-key=<key>,user=bench` so routed variants do real work.
 // Throughput is requests/s (autocannon's average over a round), p99 the latency percentile in ms;
-// the table shows medians over rounds. No number here is a test: nothing asserts timing.
+// the table shows medians over rounds. "vs bare" is the median over rounds of the variant's
+// throughput divided by bare's throughput IN THE SAME ROUND (paired, so a machine that slows down
+// between rounds moves both sides), with the lowest and highest round beside it; CPU efficiency
+// is paired the same way. No number here is a test: nothing asserts timing.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -88,6 +91,19 @@ async function sanity(port) {
   return response.json();
 }
 
+/**
+ * `compare(bare, variant)` for every round both measured (a round without a CPU reading has none),
+ * so each ratio comes from one round's conditions.
+ */
+function paired(bareRounds, variantRounds, compare) {
+  const out = [];
+  for (let i = 0; i < Math.min(bareRounds.length, variantRounds.length); i++) {
+    if (bareRounds[i] !== undefined && variantRounds[i] !== undefined)
+      out.push(compare(bareRounds[i], variantRounds[i]));
+  }
+  return out;
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -110,9 +126,12 @@ try {
       const result = await run(v.ports.a, DURATION);
       const after = await cpuStats(v.ports.a);
       const s = samples.get(v.name);
-      if (before !== undefined && after !== undefined && after.served > before.served) {
-        s.cpu.push((after.micros - before.micros) / (after.served - before.served));
-      }
+      // One entry per round (undefined without a reading), so rounds pair up by index.
+      s.cpu.push(
+        before !== undefined && after !== undefined && after.served > before.served
+          ? (after.micros - before.micros) / (after.served - before.served)
+          : undefined,
+      );
       s.rps.push(result.requests.average);
       s.p99.push(result.latency.p99);
       s.errors += result.errors + result.non2xx;
@@ -121,34 +140,38 @@ try {
   }
 
   const bare = samples.get('bare');
-  const bareRps = median(bare.rps);
   const bareP99 = median(bare.p99);
-  const bareCpu = bare.cpu.length > 0 ? median(bare.cpu) : undefined;
   const rows = variants.map((v) => {
     const s = samples.get(v.name);
     const rps = median(s.rps);
     const p99 = median(s.p99);
     const b = seenAtB.get(v.name);
-    const cpu = s.cpu.length > 0 ? median(s.cpu) : undefined;
+    const ratios = paired(bare.rps, s.rps, (bareRound, round) => round / bareRound);
+    const efficiency = paired(bare.cpu, s.cpu, (bareRound, round) => bareRound / round);
+    const cpu = s.cpu.filter((micros) => micros !== undefined);
     const cpuCells =
-      cpu === undefined || bareCpu === undefined
+      cpu.length === 0 || efficiency.length === 0
         ? 'n/a | n/a'
-        : `${cpu.toFixed(0)} | ${(bareCpu / cpu).toFixed(3)}`;
-    return `| ${v.name} | ${rps.toFixed(0)} | ${(rps / bareRps).toFixed(3)} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
+        : `${median(cpu).toFixed(0)} | ${median(efficiency).toFixed(3)}`;
+    const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
+    return `| ${v.name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
   });
   console.log(
     `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, medians (Node ${process.version}):\n`,
   );
   console.log(
-    '| variant | req/s | vs bare | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |',
+    '| variant | req/s | vs bare | rounds | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const row of rows) console.log(row);
   console.log(
-    '\n"efficiency vs bare" = bare CPU per request / variant CPU per request (1.000 = free): CPU time of the',
+    '\n"vs bare" = median over rounds of req/s divided by bare\'s req/s in the same round; "rounds" = the lowest and highest of those.',
   );
   console.log(
-    "servers' process (both hops) per request, less sensitive to other load on the machine than req/s.",
+    '"efficiency vs bare" = bare CPU per request / variant CPU per request (1.000 = free): CPU time of the',
+  );
+  console.log(
+    "servers' process (both hops) per request, paired by round like req/s, less sensitive to other load on the machine than req/s.",
   );
 } finally {
   for (const v of variants) stop(v);

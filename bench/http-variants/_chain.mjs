@@ -6,6 +6,10 @@
 import http from 'node:http';
 
 function listen(server) {
+  // Idle keep-alive sockets stay open across the pauses between rounds: with Node's default of
+  // 5 s, a server could close a socket just as its client reuses it (ECONNRESET, a failed request
+  // that says nothing about the variant).
+  server.keepAliveTimeout = 120_000;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
 }
 
