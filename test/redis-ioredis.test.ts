@@ -334,6 +334,23 @@ describe('routedRedis(ioredis)', () => {
     client.disconnect();
   });
 
+  it('connects on the real client: commands queued before it is ready are routed once', async () => {
+    const client = routedRedis(new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true }));
+    // connect() in one routed context, commands in others while the connection opens.
+    const connecting = withRoutingKey(key('c9'), () => client.connect());
+    const writes = [key('c1'), key('c2'), undefined].map((rk) =>
+      withRoutingKey(rk, () => client.set(`offline:${RUN}`, rk ?? 'baseline')),
+    );
+    await connecting;
+    await Promise.all(writes);
+    const physical = (await physicalKeys()).filter((k) => k.includes('offline:'));
+    expect(physical).toEqual(
+      [`${key('c1')}:offline:${RUN}`, `${key('c2')}:offline:${RUN}`, `offline:${RUN}`].sort(),
+    );
+    expect(await raw.get(`${key('c1')}:offline:${RUN}`)).toBe(key('c1'));
+    client.disconnect();
+  });
+
   it('resolves a command issued in A in A even when B is active as the reply arrives', async () => {
     const a = key('ctxA');
     const b = key('ctxB');

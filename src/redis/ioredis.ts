@@ -71,6 +71,14 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
     return derive((target.duplicate as Method).apply(target, args));
   }
 
+  // The connection's own life runs on the real client: ioredis keeps the `this` that `connect`
+  // ran on for its ready check (`INFO`, `CLUSTER INFO`), for flushing the commands queued while
+  // offline and for re-sending them after a reconnect. Through the routed client, those would be
+  // refused or routed a second time, in the context `connect` was called from.
+  function connect(this: unknown, ...args: unknown[]): unknown {
+    return (target.connect as Method).apply(target, args);
+  }
+
   function sendCommand(this: unknown, command: CommandLike, stream?: unknown, node?: unknown): unknown {
     // A pipeline's commands were rewritten when queued, in the context that queued them;
     // `exec` sends them through here as they are.
@@ -144,6 +152,8 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
           return multi;
         case 'duplicate':
           return duplicate;
+        case 'connect':
+          return connect;
         case '_autoPipelines':
           return autoPipelines;
         case '_runningAutoPipelines':
