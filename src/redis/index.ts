@@ -40,6 +40,14 @@ function isNodeRedis4(client: Record<string, unknown>): boolean {
   return typeof client.commandsExecutor === 'function' && typeof client.multiExecutor === 'function';
 }
 
+/**
+ * node-redis 5 and 4 `createCluster()`: the cluster picks a command's node from the key it reads
+ * before any routing could rewrite it, so a routed command would go to the slot of the bare key.
+ */
+function isNodeRedisCluster(client: Record<string, unknown>): boolean {
+  return typeof client.nodeClient === 'function' && typeof client.getSlotMaster === 'function';
+}
+
 function isIoredis(client: Record<string, unknown>): boolean {
   return typeof client.sendCommand === 'function' && typeof client.pipeline === 'function';
 }
@@ -47,9 +55,9 @@ function isIoredis(client: Record<string, unknown>): boolean {
 /**
  * Returns a client of the same type whose commands run in the key namespace of the active
  * routing key: `GET cart:7` inside a request routed to `pr-142` reads `pr-142:cart:7` (the
- * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` (and `Cluster`, untested)
- * and a node-redis 5 or 4 client (v4 without `legacyMode`); the original client is not changed
- * and keeps working unrouted.
+ * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` or `Cluster` and a
+ * node-redis 5 or 4 client (v4 without `legacyMode`); the original client is not changed and keeps
+ * working unrouted. node-redis cluster clients (`createCluster`) are refused.
  * Clients derived from the routed client (`duplicate()`; node-redis `withTypeMapping()`,
  * `withCommandOptions()`, `withAbortSignal()`, `asap()`) are routed the same way.
  *
@@ -69,13 +77,17 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * - A command whose keys the table cannot locate (module commands, `FLUSHDB`, `RANDOMKEY`,
  *   `DBSIZE`, `PUBSUB`...) is refused in a namespace with a `RoutingContextError` of code
  *   `ERR_UNROUTABLE_COMMAND`, instead of touching shared state.
+ * - ioredis `Cluster`: a prefixed key keeps its hash tag (`pr-142:{user7}:cart` hashes like
+ *   `{user7}:cart`), so multi-key commands, pipelines and `MULTI` on keys of one hash tag stay in
+ *   one slot; a key without a hash tag lands in the slot of its prefixed name. A command or pipeline
+ *   that ioredis sends again after a `MOVED` or `ASK` redirection keeps a single prefix.
  * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
  *
  * @param client - an ioredis `Redis`/`Cluster` or a node-redis 5 or 4 client (connected or not)
  * @param options - see {@link RoutedRedisOptions}
  * @returns the routed client, typed as `client`
  * @throws `TypeError` when `client` is not a supported Redis client (a node-redis 4 client in
- *   `legacyMode` included) or an option is invalid
+ *   `legacyMode` and a node-redis `createCluster()` client included) or an option is invalid
  * @example
  * ```ts
  * import { Redis } from 'ioredis';
@@ -110,6 +122,12 @@ function wrap<T extends object>(client: T, router: KeyRouter): T {
   const derive: Derive = (derived) =>
     typeof derived === 'object' && derived !== null && !ROUTED.has(derived) ? wrap(derived, router) : derived;
   let routed: T;
+  if (isNodeRedisCluster(record)) {
+    throw new TypeError(
+      'routing-context: node-redis cluster clients (createCluster) are not supported: node-redis picks the node ' +
+        'from the key before routedRedis could prefix it. Route an ioredis Cluster, or build keys with cacheKey()',
+    );
+  }
   if (isNodeRedis(record)) routed = wrapNodeRedis(client, router, derive);
   else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router, derive);
   else if (isIoredis(record)) routed = wrapIoredis(client, router, derive);
