@@ -299,6 +299,57 @@ describe('module forms', () => {
   });
 });
 
+/** Whether this Node publishes `http.client.request.created` (newer versions; not Node 20). */
+function clientRequestCreatedPublished(): boolean {
+  let published = false;
+  const seen = () => {
+    published = true;
+  };
+  diagnosticsChannel.subscribe('http.client.request.created', seen);
+  const probe = new http.ClientRequest({ host: '127.0.0.1', port, path: '/', agent });
+  probe.on('error', () => {});
+  probe.destroy();
+  diagnosticsChannel.unsubscribe('http.client.request.created', seen);
+  return published;
+}
+
+function sendBuilt(): Promise<Seen> {
+  return new Promise<Seen>((resolve, reject) => {
+    const req = new http.ClientRequest({ host: '127.0.0.1', port, path: '/', agent }, (res) =>
+      read(res).then(resolve, reject),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('requests built past the wrappers (new http.ClientRequest)', () => {
+  it('carry the key where Node publishes http.client.request.created, and only in a routed context', async () => {
+    const published = clientRequestCreatedPublished();
+    // Node 20 does not publish it; Node 24 does (22 does from a late 22.x).
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major <= 20) expect(published).toBe(false);
+    if (major >= 24) expect(published).toBe(true);
+    const uninstall = installHttpPropagation({ headers: ['x-routing-key'] });
+    try {
+      const built = await withRoutingKey('built', sendBuilt);
+      expect(baggageLines(built)).toEqual(published ? ['sd-routing-key=built'] : []);
+      expect(built.headers['x-routing-key']).toBe(published ? 'built' : undefined);
+      expect(baggageLines(await sendBuilt())).toEqual([]);
+      expect(baggageLines(await withRoutingKey('outer', () => withRoutingKey(undefined, sendBuilt)))).toEqual(
+        [],
+      );
+      // Through the wrapped http.request, routed once whichever path saw it first.
+      const wrapped = await withRoutingKey('built', () => clients['http.request']!({ baggage: 'a=1' }));
+      expect(baggageLines(wrapped)).toEqual(['sd-routing-key=built,a=1']);
+      expect(wrapped.headers['x-routing-key']).toBe('built');
+    } finally {
+      uninstall();
+    }
+    expect(baggageLines(await withRoutingKey('built', sendBuilt))).toEqual([]);
+  });
+});
+
 describe('undici request shapes (published on undici:request:create as undici does)', () => {
   // Node 20.6 to 20.9 bundle undici 5, whose requests hold headers as one string; undici 6 holds
   // an array and offers addHeader, which instrumentations subscribed after us call.

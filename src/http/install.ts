@@ -44,6 +44,10 @@ interface PropagationState {
   readonly installs: Install[];
   /** The `undici:request:create` subscriber, shared by every copy of this module in the process. */
   onUndiciRequest: ((message: unknown) => void) | undefined;
+  /** The `http.client.request.created` subscriber (Node versions that publish it), likewise. */
+  onClientRequest?: ((message: unknown) => void) | undefined;
+  /** The request that subscriber routed last, so the wrapper of `http.request` does not again. */
+  lastRouted?: object | undefined;
 }
 
 // One state per process, shared by the ESM and CJS builds, so installing from both is harmless.
@@ -51,6 +55,10 @@ const STATE_KEY = Symbol.for('routing-context.http-propagation.v1');
 // Marks our wrappers (and holds what they wrap) so no copy of this module wraps twice.
 const ORIGINAL = Symbol.for('routing-context.http-propagation.original');
 const UNDICI_REQUEST_CREATE = 'undici:request:create';
+// Published by newer Node versions (not Node 20) from the `ClientRequest` constructor, before the
+// head is written: it reaches `new http.ClientRequest()` and `http.request` references taken before
+// the install, which the wrappers cannot.
+const CLIENT_REQUEST_CREATED = 'http.client.request.created';
 
 const globalRecord = globalThis as unknown as Record<symbol, PropagationState | undefined>;
 const propagation: PropagationState =
@@ -178,7 +186,8 @@ function wrapRequest(original: RequestFunction): RequestFunction {
       }
     }
     const request = Reflect.apply(original, this, args) as ClientRequestLike;
-    if (key !== undefined) routeClientRequest(request, key);
+    if (key !== undefined && propagation.lastRouted !== request) routeClientRequest(request, key);
+    propagation.lastRouted = undefined;
     return request;
   };
   Object.defineProperty(routed, ORIGINAL, { value: original });
@@ -333,6 +342,17 @@ function onUndiciRequest(message: unknown): void {
   }
 }
 
+/** Routes a `ClientRequest` as Node builds it, in the context that builds it. */
+function onClientRequest(message: unknown): void {
+  if (propagation.installs.length === 0) return;
+  const key = getRoutingKey();
+  if (key === undefined) return;
+  const request = (message as { request?: ClientRequestLike } | null)?.request;
+  if (request === null || typeof request !== 'object') return;
+  routeClientRequest(request, key);
+  propagation.lastRouted = request;
+}
+
 function enable(): void {
   for (const mod of MODULES) {
     for (const method of METHODS) {
@@ -347,6 +367,10 @@ function enable(): void {
   if (propagation.onUndiciRequest === undefined) {
     propagation.onUndiciRequest = onUndiciRequest;
     dc.subscribe(UNDICI_REQUEST_CREATE, onUndiciRequest);
+  }
+  if (propagation.onClientRequest === undefined) {
+    propagation.onClientRequest = onClientRequest;
+    dc.subscribe(CLIENT_REQUEST_CREATED, onClientRequest);
   }
 }
 
@@ -365,6 +389,12 @@ function disable(): void {
     propagation.onUndiciRequest = undefined;
     dc.unsubscribe(UNDICI_REQUEST_CREATE, subscriber);
   }
+  const clientSubscriber = propagation.onClientRequest;
+  if (clientSubscriber !== undefined) {
+    propagation.onClientRequest = undefined;
+    propagation.lastRouted = undefined;
+    dc.unsubscribe(CLIENT_REQUEST_CREATED, clientSubscriber);
+  }
 }
 
 /**
@@ -379,7 +409,10 @@ function disable(): void {
  *
  * Installing more than once is harmless; the most recent active install's options apply.
  * Requests whose headers are given as an array, or that send `Expect`, get the key in a copy of
- * their options, because Node writes their head before returning them.
+ * their options, because Node writes their head before returning them. On Node versions that
+ * publish the `http.client.request.created` diagnostics channel (not Node 20), requests built with
+ * `new http.ClientRequest()` or through an `http.request` taken before the install carry the key
+ * too (except those two head-first shapes).
  *
  * @param options - routing options for outbound requests, merged over the process-wide ones
  * @returns a function that removes this install
