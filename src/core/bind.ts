@@ -18,7 +18,13 @@ const listenerCount = EventEmitter.prototype.listenerCount as (
  * emitted from that context already (`res.end()` in a handler).
  */
 function emitIn(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
-  if (listenerCount.call(self, args[0]) === 0 || isActiveKey(key)) return emit.apply(self, args);
+  if (listenerCount.call(self, args[0]) === 0) return emit.apply(self, args);
+  return emitListened(key, self, emit, args);
+}
+
+/** `emitIn` for an event known to have listeners. */
+function emitListened(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
+  if (isActiveKey(key)) return emit.apply(self, args);
   return runWithKey(key, () => emit.apply(self, args));
 }
 
@@ -105,8 +111,8 @@ function routePrototype(
       if (listenerCount.call(this, args[0]) === 0) return core.emit.apply(this, args);
       const key = keyOf(this);
       // Instances the middleware never saw keep Node's behaviour.
-      if (key === false || isActiveKey(key)) return core.emit.apply(this, args);
-      return runWithKey(key, () => core.emit.apply(this, args));
+      if (key === false) return core.emit.apply(this, args);
+      return emitListened(key, this, core.emit, args);
     },
   });
   Object.defineProperty(proto, ROUTED_PROTOTYPE, { value: true });
