@@ -210,17 +210,26 @@ describe('routedRedis(ioredis Cluster)', () => {
     // slot moved behind its back, and its next command there gets MOVED (or ASK).
     const stale: ClusterOptions = { slotsRefreshInterval: 0 };
 
-    it('follows MOVED for single commands and writes the key prefixed once', async () => {
-      const client = await connectCluster(stale);
-      const routed = routedRedis(client);
-      const physical = `${RK}:moved:single`;
-      await withRoutingKey(RK, () => routed.set('moved:single', 'before'));
+    /**
+     * Moves the slot of `physical` to another node behind `client`'s back, checks the client
+     * still maps it to the old owner, and returns the slot, both owners and the old owner's MOVED
+     * count so far.
+     */
+    async function moveBehind(client: Cluster, physical: string) {
       const slot = await cluster.keySlot(physical);
       const from = await cluster.slotOwner(slot);
       const to = otherThan(from);
       await cluster.moveSlot(slot, to);
       expect(client.slots[slot]?.[0]).toBe(`127.0.0.1:${from}`);
-      const movedBefore = await cluster.errorCount(from, 'MOVED');
+      return { slot, from, to, movedBefore: await cluster.errorCount(from, 'MOVED') };
+    }
+
+    it('follows MOVED for single commands and writes the key prefixed once', async () => {
+      const client = await connectCluster(stale);
+      const routed = routedRedis(client);
+      const physical = `${RK}:moved:single`;
+      await withRoutingKey(RK, () => routed.set('moved:single', 'before'));
+      const { slot, from, to, movedBefore } = await moveBehind(client, physical);
 
       await withRoutingKey(RK, async () => {
         expect(await routed.set('moved:single', 'after')).toBe('OK');
@@ -239,12 +248,7 @@ describe('routedRedis(ioredis Cluster)', () => {
       const client = await connectCluster(stale);
       const routed = routedRedis(client);
       await withRoutingKey(RK, () => routed.set('{mvp}:a', '0'));
-      const slot = await cluster.keySlot(`${RK}:{mvp}:a`);
-      const from = await cluster.slotOwner(slot);
-      const to = otherThan(from);
-      await cluster.moveSlot(slot, to);
-      expect(client.slots[slot]?.[0]).toBe(`127.0.0.1:${from}`);
-      const movedBefore = await cluster.errorCount(from, 'MOVED');
+      const { slot, from, to, movedBefore } = await moveBehind(client, `${RK}:{mvp}:a`);
 
       const result = await withRoutingKey(RK, () =>
         routed.pipeline().set('{mvp}:a', '1').incr('{mvp}:n').get('{mvp}:a').exec(),
@@ -267,11 +271,7 @@ describe('routedRedis(ioredis Cluster)', () => {
     it('follows MOVED for a MULTI transaction, prefixed once', async () => {
       const client = await connectCluster(stale);
       const routed = routedRedis(client);
-      const slot = await cluster.keySlot(`${RK}:{mvm}:a`);
-      const from = await cluster.slotOwner(slot);
-      const to = otherThan(from);
-      await cluster.moveSlot(slot, to);
-      const movedBefore = await cluster.errorCount(from, 'MOVED');
+      const { from, to, movedBefore } = await moveBehind(client, `${RK}:{mvm}:a`);
 
       const result = await withRoutingKey(RK, () =>
         routed.multi().set('{mvm}:a', 'tx').incr('{mvm}:n').get('{mvm}:a').exec(),
