@@ -5,6 +5,7 @@
 import { type Derive, KeyRouter } from './commands.js';
 import { wrapIoredis } from './ioredis.js';
 import { wrapNodeRedis } from './node-redis.js';
+import { wrapNodeRedisPool } from './node-redis-pool.js';
 import { wrapNodeRedis4 } from './node-redis4.js';
 import type { RoutedRedisOptions } from './types.js';
 
@@ -35,6 +36,18 @@ function isNodeRedis(client: Record<string, unknown>): boolean {
   return typeof self === 'object' && self !== null && typeof self._executeCommand === 'function';
 }
 
+/** node-redis 5 client pool (`createClientPool()`, `client.createPool()`): commands run through `execute`. */
+function isNodeRedisPool(client: Record<string, unknown>): boolean {
+  const self = client._self as Record<string, unknown> | undefined;
+  return (
+    typeof self === 'object' &&
+    self !== null &&
+    typeof self.execute === 'function' &&
+    typeof self.MULTI === 'function' &&
+    typeof self._executeCommand !== 'function'
+  );
+}
+
 /** node-redis v4 (`@redis/client` 1.x): commands end in `commandsExecutor`, multis in `multiExecutor`. */
 function isNodeRedis4(client: Record<string, unknown>): boolean {
   return typeof client.commandsExecutor === 'function' && typeof client.multiExecutor === 'function';
@@ -56,10 +69,13 @@ function isIoredis(client: Record<string, unknown>): boolean {
  * Returns a client of the same type whose commands run in the key namespace of the active
  * routing key: `GET cart:7` inside a request routed to `pr-142` reads `pr-142:cart:7` (the
  * semantics of the core's `cacheKey`). Works with an ioredis 5 `Redis` or `Cluster` and a
- * node-redis 5 or 4 client (v4 without `legacyMode`); the original client is not changed and keeps
- * working unrouted. node-redis cluster clients (`createCluster`) are refused.
- * Clients derived from the routed client (`duplicate()`; node-redis `withTypeMapping()`,
- * `withCommandOptions()`, `withAbortSignal()`, `asap()`) are routed the same way.
+ * node-redis 5 or 4 client (v4 without `legacyMode`) or node-redis 5 pool (`createClientPool()`);
+ * the original client is not changed and keeps working unrouted. node-redis cluster clients
+ * (`createCluster`) are refused.
+ * Clients derived from the routed client (`duplicate()`; node-redis `createPool()`, `legacy()`,
+ * `withTypeMapping()`, `withCommandOptions()`, `withAbortSignal()`, `asap()`) are routed the same
+ * way. A routed pool runs each command, and each `execute(fn)` callback, in its caller's context,
+ * also when it waited for a free connection.
  *
  * - Key positions come from the Redis command table of `@ioredis/commands`, including
  *   movable-keys commands (`EVAL`/`EVALSHA`/`FCALL` KEYS, `ZUNIONSTORE`, `XREAD STREAMS`,
@@ -83,7 +99,8 @@ function isIoredis(client: Record<string, unknown>): boolean {
  *   that ioredis sends again after a `MOVED` or `ASK` redirection keeps a single prefix.
  * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
  *
- * @param client - an ioredis `Redis`/`Cluster` or a node-redis 5 or 4 client (connected or not)
+ * @param client - an ioredis `Redis`/`Cluster`, a node-redis 5 or 4 client or a node-redis 5 pool
+ *   (connected or not)
  * @param options - see {@link RoutedRedisOptions}
  * @returns the routed client, typed as `client`
  * @throws `TypeError` when `client` is not a supported Redis client (a node-redis 4 client in
@@ -129,6 +146,7 @@ function wrap<T extends object>(client: T, router: KeyRouter): T {
     );
   }
   if (isNodeRedis(record)) routed = wrapNodeRedis(client, router, derive);
+  else if (isNodeRedisPool(record)) routed = wrapNodeRedisPool(client, router, derive);
   else if (isNodeRedis4(record)) routed = wrapNodeRedis4(client, router, derive);
   else if (isIoredis(record)) routed = wrapIoredis(client, router, derive);
   else if (typeof record.commandsExecutor === 'function') {
@@ -137,7 +155,8 @@ function wrap<T extends object>(client: T, router: KeyRouter): T {
     );
   } else {
     throw new TypeError(
-      'routing-context: routedRedis expects an ioredis Redis/Cluster or a node-redis client',
+      'routing-context: routedRedis expects an ioredis Redis/Cluster, a node-redis client or pool ' +
+        '(for a node-redis legacy() client, call legacy() on the routed client)',
     );
   }
   ROUTED.add(routed);

@@ -32,7 +32,11 @@ interface MultiBase {
   sendCommand(args: RedisArg[]): unknown;
   SELECT(db: number, transformReply?: TransformReply): unknown;
 }
-type MultiClass = new (executeMulti: Execute, executePipeline: Execute, typeMapping: unknown) => MultiBase;
+export type MultiClass = new (
+  executeMulti: Execute,
+  executePipeline: Execute,
+  typeMapping: unknown,
+) => MultiBase;
 
 /**
  * Names of node-redis pub/sub methods, and whether they take patterns.
@@ -77,7 +81,15 @@ function commandName(args: RedisArg[]): string {
 /** The routed `Multi` subclass per `Multi` class and router: one per routed client configuration. */
 const routedMultis = new WeakMap<MultiClass, WeakMap<KeyRouter, MultiClass>>();
 
-function routedMultiClass(Base: MultiClass, router: KeyRouter, scriptNames: readonly string[]): MultiClass {
+/**
+ * The routed subclass of a node-redis v5 `Multi` class, for `router` (see `createRoutedMulti`).
+ * @internal
+ */
+export function routedMultiClass(
+  Base: MultiClass,
+  router: KeyRouter,
+  scriptNames: readonly string[],
+): MultiClass {
   let byRouter = routedMultis.get(Base);
   if (byRouter === undefined) {
     byRouter = new WeakMap();
@@ -214,6 +226,69 @@ function createRoutedMulti(Base: MultiClass, router: KeyRouter, scriptNames: rea
 }
 
 /**
+ * Names of the scripts a pool's clients are configured with, by the pool's `_self`: known for a
+ * pool created by a routed client's `createPool()` (a pool does not expose its client options).
+ */
+const poolScriptNames = new WeakMap<object, readonly string[]>();
+
+function rememberPoolScripts(pool: unknown, names: readonly string[]): void {
+  const self = (pool as { _self?: unknown } | null)?._self;
+  if (typeof self === 'object' && self !== null) poolScriptNames.set(self, names);
+}
+
+/**
+ * The script names of `pool`'s client configuration when known, else none.
+ * @internal
+ */
+export function poolScripts(pool: object): readonly string[] {
+  const self = (pool as { _self?: unknown })._self;
+  return (typeof self === 'object' && self !== null && poolScriptNames.get(self)) || [];
+}
+
+/**
+ * What a node-redis client or pool wrapper returns for a command method, script or module
+ * namespace: these live on the class node-redis builds per configuration (`commandPrototype`, the
+ * real object's prototype), and are handed out bound to `commandThis`, the object whose `_self`
+ * routes. `undefined` for any other property.
+ * @internal
+ */
+export function commandLookup(
+  commandPrototype: object,
+  commandThis: Record<PropertyKey, unknown>,
+): (property: PropertyKey) => unknown {
+  const commands = new Map<PropertyKey, unknown>();
+  return (property) => {
+    if (!Object.hasOwn(commandPrototype, property)) return undefined;
+    let routed = commands.get(property);
+    if (routed === undefined) {
+      const value = Reflect.get(commandThis, property);
+      routed = typeof value === 'function' ? value.bind(commandThis) : value;
+      commands.set(property, routed);
+    }
+    return routed;
+  };
+}
+
+/**
+ * Methods of a node-redis wrapper that return a client or pool derived from `target`
+ * (`withTypeMapping()`...): the result is routed too.
+ * @internal
+ */
+export function derivers(target: Record<PropertyKey, unknown>, derive: Derive): (property: string) => Method {
+  const methods = new Map<string, Method>();
+  return (property) => {
+    let method = methods.get(property);
+    if (method === undefined) {
+      method = function routedDerive(...args: unknown[]) {
+        return derive((target[property] as Method).apply(target, args));
+      };
+      methods.set(property, method);
+    }
+    return method;
+  };
+}
+
+/**
  * Wraps a node-redis v5 client.
  *
  * node-redis command methods call `this._self._executeCommand(command, parser, ...)`, where
@@ -320,19 +395,21 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
   commandThis._self = commandThis;
   commandThis._executeCommand = executeCommand;
   commandThis.sendCommand = sendCommand;
-  const commands = new Map<PropertyKey, unknown>();
-  const derivers = new Map<PropertyKey, Method>();
+  const command = commandLookup(commandPrototype, commandThis);
+  const deriver = derivers(target, derive);
 
-  /** A method returning a client derived from this one, whose result is routed too. */
-  function deriver(property: string): Method {
-    let method = derivers.get(property);
-    if (method === undefined) {
-      method = function routedDerive(this: unknown, ...args: unknown[]) {
-        return derive((target[property] as Method).apply(this, args));
-      };
-      derivers.set(property, method);
-    }
-    return method;
+  // A pool hands its routed view of a member client to `execute` callbacks, and its command
+  // methods call these two directly on it.
+  function executeScript(this: unknown, ...args: unknown[]): unknown {
+    return (real._executeScript as Method).apply(commandThis, args);
+  }
+
+  // A pool created from the routed client is routed too (its members are separate connections).
+  function createPool(this: unknown, ...args: unknown[]): unknown {
+    const pool = (target.createPool as Method).apply(target, args);
+    const scripts = (target.options as { scripts?: object } | undefined)?.scripts;
+    if (scripts !== undefined) rememberPoolScripts(pool, Object.keys(scripts));
+    return derive(pool);
   }
 
   const proxy: T = new Proxy(client, {
@@ -343,6 +420,12 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
           return real;
         case 'sendCommand':
           return sendCommand;
+        case '_executeCommand':
+          return executeCommand;
+        case '_executeScript':
+          return executeScript;
+        case 'createPool':
+          return createPool;
         case 'multi':
         case 'MULTI':
           return multi;
@@ -362,18 +445,7 @@ export function wrapNodeRedis<T extends object>(client: T, router: KeyRouter, de
         const patterns = PUBSUB_METHODS.get(property);
         if (patterns !== undefined) return pubsubMethod(property, patterns);
       }
-      // Command methods, scripts and module namespaces live on the class node-redis builds per
-      // configuration, the real client's prototype.
-      if (Object.hasOwn(commandPrototype, property)) {
-        let routed = commands.get(property);
-        if (routed === undefined) {
-          const value = Reflect.get(commandThis, property);
-          routed = typeof value === 'function' ? value.bind(commandThis) : value;
-          commands.set(property, routed);
-        }
-        return routed;
-      }
-      return Reflect.get(t, property, receiver);
+      return command(property) ?? Reflect.get(t, property, receiver);
     },
   });
   return proxy;
