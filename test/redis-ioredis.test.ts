@@ -156,6 +156,48 @@ describe('routedRedis(ioredis)', () => {
     expect(await raw.exists(`p:${RUN}`, `t:${RUN}`, `${BASE}:p:${RUN}`)).toBe(0);
   });
 
+  it('strips key names in the EXEC reply of multi({ pipeline: false }) as outside a transaction', async () => {
+    const rk = key('tx');
+    const client = raw.duplicate();
+    const routed = routedRedis(client);
+    const names = [`tx1:${RUN}`, `tx2:${RUN}`];
+    try {
+      await withRoutingKey(rk, async () => {
+        await routed.set(`tx1:${RUN}`, 'a');
+        expect(await routed.multi({ pipeline: false })).toBe('OK');
+        const queued = [
+          routed.set(`tx2:${RUN}`, 'b'),
+          routed.keys(`tx*:${RUN}`),
+          routed.scan('0', 'MATCH', `tx*:${RUN}`, 'COUNT', 1000),
+          routed.get(`tx1:${RUN}`),
+        ];
+        expect(await Promise.all(queued)).toEqual(['QUEUED', 'QUEUED', 'QUEUED', 'QUEUED']);
+        const replies = (await routed.exec()) as [Error | null, unknown][];
+        expect(replies[0]).toEqual([null, 'OK']);
+        expect((replies[1]![1] as string[]).sort()).toEqual(names);
+        expect(replies[2]![1]).toEqual(['0', expect.arrayContaining(names)]);
+        expect(replies[3]).toEqual([null, 'a']);
+
+        // DISCARD closes the transaction: replies are stripped one by one again.
+        await routed.multi({ pipeline: false });
+        await routed.keys(`tx*:${RUN}`);
+        expect(await routed.discard()).toBe('OK');
+        expect((await routed.keys(`tx*:${RUN}`)).sort()).toEqual(names);
+
+        // A command the raw client queues in the same transaction: the replies cannot be matched
+        // to the commands, and come back as the server sent them.
+        await routed.multi({ pipeline: false });
+        await client.set(`txraw:${RUN}`, 'x');
+        await routed.keys(`tx?:${RUN}`);
+        const mixed = (await routed.exec()) as [Error | null, unknown][];
+        expect((mixed[1]![1] as string[]).sort()).toEqual(names.map((name) => `${rk}:${name}`));
+      });
+      expect(await raw.get(`${rk}:tx2:${RUN}`)).toBe('b');
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('routes the script ioredis resends after NOSCRIPT from a pipeline', async () => {
     const rk = key('noscript');
     const client = raw.duplicate();

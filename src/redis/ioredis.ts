@@ -30,10 +30,41 @@ interface PipelineLike {
 
 type Method = (...args: any[]) => any;
 
+/** A command a routed client queued in an open `multi({ pipeline: false })`: how to strip its reply. */
+type QueuedReply = { readonly strip: NonNullable<Plan['strip']>; readonly ns: Namespace } | undefined;
+
+/** The commands of an open `multi({ pipeline: false })` the server answered `QUEUED`, in order. */
+type Transaction = QueuedReply[];
+
+function isQueuedReply(value: unknown): boolean {
+  return (
+    value === 'QUEUED' || (Buffer.isBuffer(value) && value.length === 6 && value.toString() === 'QUEUED')
+  );
+}
+
+/**
+ * An `EXEC` reply with the key names in the replies of `queued` stripped, when it holds exactly
+ * the commands the routed client saw queued; as it came otherwise (another client queued commands
+ * in the same transaction, so replies cannot be matched to commands).
+ */
+function stripExecReply(value: unknown, queued: Transaction): unknown {
+  if (!Array.isArray(value) || value.length !== queued.length) return value;
+  let out = value;
+  for (let i = 0; i < queued.length; i++) {
+    const entry = queued[i];
+    if (entry === undefined || value[i] instanceof Error) continue;
+    if (out === value) out = value.slice();
+    out[i] = entry.strip(value[i], entry.ns);
+  }
+  return out;
+}
+
 /**
  * Rewrites `command` into the active namespace. Returns the error that refuses it, if any.
+ * With `transaction`, the command was sent while a `multi({ pipeline: false })` may be open: a
+ * `QUEUED` reply records how to strip its real reply, which comes with `EXEC`'s.
  */
-function route(router: KeyRouter, command: CommandLike): Error | undefined {
+function route(router: KeyRouter, command: CommandLike, transaction?: Transaction): Error | undefined {
   let ns: Namespace | undefined;
   let plan: Plan;
   try {
@@ -49,7 +80,17 @@ function route(router: KeyRouter, command: CommandLike): Error | undefined {
   if (command.keys !== undefined) command.keys = undefined;
   if (command.slot !== undefined) command.slot = undefined;
   const strip = plan.strip;
-  if (strip !== undefined) {
+  if (transaction !== undefined) {
+    const resolve = command.resolve;
+    const namespace = ns;
+    command.resolve = (value: unknown) => {
+      if (isQueuedReply(value)) {
+        transaction.push(strip === undefined ? undefined : { strip, ns: namespace });
+        return resolve(value);
+      }
+      return resolve(strip === undefined ? value : strip(value, namespace));
+    };
+  } else if (strip !== undefined) {
     const resolve = command.resolve;
     const namespace = ns;
     command.resolve = (value: unknown) => resolve(strip(value, namespace));
@@ -79,17 +120,48 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
     return (target.connect as Method).apply(target, args);
   }
 
+  // `multi({ pipeline: false })` on a `Redis` (one connection): the commands routed since MULTI,
+  // so that EXEC's reply, which holds theirs, can be stripped like theirs would have been.
+  const standalone = (target as { isCluster?: unknown }).isCluster !== true;
+  let transaction: Transaction | undefined;
+
   function sendCommand(this: unknown, command: CommandLike, stream?: unknown, node?: unknown): unknown {
     // A pipeline's commands were rewritten when queued, in the context that queued them;
     // `exec` sends them through here as they are.
     if (command.pipelineIndex === undefined) {
-      const refused = route(router, command);
+      const refused =
+        transaction === undefined && (command.name !== 'multi' || !standalone)
+          ? route(router, command)
+          : routeTransactional(command);
       if (refused !== undefined) {
         command.reject(refused);
         return command.promise;
       }
     }
     return (target.sendCommand as Method).call(target, command, stream, node);
+  }
+
+  function routeTransactional(command: CommandLike): Error | undefined {
+    switch (command.name) {
+      case 'multi':
+        transaction = [];
+        return route(router, command);
+      case 'exec': {
+        const queued = transaction!;
+        transaction = undefined;
+        const refused = route(router, command);
+        if (refused === undefined) {
+          const resolve = command.resolve;
+          command.resolve = (value: unknown) => resolve(stripExecReply(value, queued));
+        }
+        return refused;
+      }
+      case 'discard':
+        transaction = undefined;
+        return route(router, command);
+      default:
+        return route(router, command, transaction);
+    }
   }
 
   function routePipeline<P>(pipeline: P): P {
