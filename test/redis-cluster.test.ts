@@ -165,6 +165,72 @@ describe('routedRedis(ioredis Cluster)', () => {
     expect(() => routedRedis(copy)).toThrow(/already routed/);
   });
 
+  it('confines SCAN and KEYS on every master to the namespace, through nodes()', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `scan:${i}`);
+    await withRoutingKey(RK, () => Promise.all(names.map((name) => redis.set(name, '1'))));
+    await withRoutingKey('pr-2', () => Promise.all(names.slice(0, 5).map((name) => redis.set(name, '2'))));
+    await Promise.all(names.slice(0, 3).map((name) => redis.set(name, 'baseline')));
+    // The namespace's keys are spread over more than one master.
+    const holding = await Promise.all(raw.nodes('master').map((node) => node.keys(`${RK}:scan:*`)));
+    expect(holding.filter((keys) => keys.length > 0).length).toBeGreaterThan(1);
+    expect(holding.flat()).toHaveLength(30);
+
+    const masters = redis.nodes('master');
+    expect(masters).toHaveLength(3);
+    // One routed client per node, the same on every call.
+    expect(new Set(redis.nodes('master'))).toEqual(new Set(masters));
+    const scanned = await withRoutingKey(RK, async () => {
+      const found: string[] = [];
+      for (const node of redis.nodes('master')) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', 'scan:*', 'COUNT', 1000);
+          cursor = next;
+          found.push(...keys);
+        } while (cursor !== '0');
+      }
+      return found;
+    });
+    expect(scanned.sort()).toEqual([...names].sort());
+    const listed = await withRoutingKey('pr-2', async () =>
+      (await Promise.all(redis.nodes('master').map((node) => node.keys('scan:*')))).flat(),
+    );
+    expect(listed.sort()).toEqual(names.slice(0, 5).sort());
+    // A command with a key sent to a node routes its key too (the node answers MOVED when the
+    // prefixed key lives elsewhere, as for any key).
+    const owner = await cluster.slotOwner(await cluster.keySlot(`${RK}:scan:0`));
+    const node = redis.nodes('master').find((n) => n.options.port === owner)!;
+    expect(await withRoutingKey(RK, () => node.get('scan:0'))).toBe('1');
+    // The raw cluster's nodes stay unrouted.
+    expect(
+      await raw
+        .nodes('master')
+        .find((n) => n.options.port === owner)!
+        .get(`${RK}:scan:0`),
+    ).toBe('1');
+  });
+
+  it('prefixes pub/sub channels on a cluster: a subscriber hears only its own namespace', async () => {
+    const subscriber = routedRedis(await connectCluster());
+    const heard: [string, string][] = [];
+    subscriber.on('message', (channel: string, message: string) => heard.push([channel, message]));
+    await withRoutingKey(RK, () => subscriber.subscribe('news'));
+    await withRoutingKey('pr-2', () => redis.publish('news', 'for pr-2'));
+    await redis.publish('news', 'for baseline');
+    await withRoutingKey(RK, () => redis.publish('news', 'for pr-1'));
+    const deadline = Date.now() + 5_000;
+    while (heard.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Published after the others: a message of another namespace would have come by now. PUBLISH
+    // goes to any node, so the two may arrive in either order.
+    await withRoutingKey(RK, () => redis.publish('news', 'last'));
+    while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(heard.sort()).toEqual([
+      [`${RK}:news`, 'for pr-1'],
+      [`${RK}:news`, 'last'],
+    ]);
+  });
+
   it('200 concurrent operations over 10 routing keys and baseline never cross', async () => {
     const client = routedRedis(await connectCluster());
     const keys = [...Array.from({ length: 10 }, (_, i) => `pr-c${i}`), undefined];

@@ -207,6 +207,22 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
     return created;
   }
 
+  // A Cluster's node connections, for what runs on each node (SCAN, KEYS over the whole cluster):
+  // routed like the cluster, one routed client per node.
+  const routedNodes = new WeakMap<object, unknown>();
+  function nodes(this: unknown, ...args: unknown[]): unknown {
+    const found = (target.nodes as Method).apply(target, args) as unknown[];
+    return found.map((node) => {
+      if (typeof node !== 'object' || node === null) return node;
+      let routed = routedNodes.get(node);
+      if (routed === undefined) {
+        routed = derive(node);
+        routedNodes.set(node, routed);
+      }
+      return routed;
+    });
+  }
+
   // With `enableAutoPipelining`, commands wait in pipelines kept on the client that sends them:
   // the routed client keeps its own, so a routed command never joins a pipeline the raw client
   // created (and sent unrouted), nor a raw command a routed one.
@@ -226,6 +242,8 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
           return duplicate;
         case 'connect':
           return connect;
+        case 'nodes':
+          return standalone ? Reflect.get(t, property, receiver) : nodes;
         case '_autoPipelines':
           return autoPipelines;
         case '_runningAutoPipelines':
