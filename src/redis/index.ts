@@ -97,6 +97,8 @@ function isIoredis(client: Record<string, unknown>): boolean {
  *   `{user7}:cart`), so multi-key commands, pipelines and `MULTI` on keys of one hash tag stay in
  *   one slot; a key without a hash tag lands in the slot of its prefixed name. A command or pipeline
  *   that ioredis sends again after a `MOVED` or `ASK` redirection keeps a single prefix.
+ *   `nodes()` returns routed node clients, so `SCAN`/`KEYS` run on each master stay in the
+ *   namespace.
  * - Baseline (no routing key) uses `baselinePrefix` when set, else passes commands through.
  *
  * @param client - an ioredis `Redis`/`Cluster`, a node-redis 5 or 4 client or a node-redis 5 pool
