@@ -1,13 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Derive, KeyRouter } from './commands.js';
-import {
-  commandLookup,
-  derivers,
-  type MultiClass,
-  poolScripts,
-  routedMultiClass,
-  wrapNodeRedis,
-} from './node-redis.js';
+import { commandLookup, derivers, type MultiClass, poolScripts, routedMultiClass } from './node-redis.js';
 
 type Method = (...args: any[]) => any;
 
@@ -16,12 +9,12 @@ type Method = (...args: any[]) => any;
  *
  * Every command of a pool runs as `this.execute(client => client._executeCommand(...))` (scripts
  * `_executeScript`, `sendCommand` likewise) on one of its member clients. The wrapper's `execute`
- * hands the callback a routed view of the member (the client wrapper of `wrapNodeRedis`, one per
- * member), and runs it in the caller's context: the pool runs a callback at once when a member is
- * idle, otherwise when another task returns one, in that task's context, which would route the
- * command with the other task's key. Command methods get a `this` whose `execute` (and `_self`,
- * which module and function commands go through) is the wrapper's. `multi()` builds a routed
- * subclass of the pool's `Multi` class, whose commands are routed when queued and sent as they are.
+ * hands the callback a routed view of the member (a routed client, one per member), and runs it
+ * in the caller's context: the pool runs a callback at once when a member is idle, otherwise when
+ * another task returns one, in that task's context, which would route the command with the other
+ * task's key. Command methods get a `this` whose `execute` (and `_self`, which module and function
+ * commands go through) is the wrapper's. `multi()` builds a routed subclass of the pool's `Multi`
+ * class, whose commands are routed when queued and sent as they are.
  * @internal
  */
 export function wrapNodeRedisPool<T extends object>(pool: T, router: KeyRouter, derive: Derive): T {
@@ -33,7 +26,7 @@ export function wrapNodeRedisPool<T extends object>(pool: T, router: KeyRouter, 
   function member(client: object): object {
     let routed = members.get(client);
     if (routed === undefined) {
-      routed = wrapNodeRedis(client, router, derive);
+      routed = derive(client);
       members.set(client, routed);
     }
     return routed;
