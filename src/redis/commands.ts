@@ -407,3 +407,20 @@ export class KeyRouter {
  * @internal
  */
 export type Derive = <C>(derived: C) => C;
+
+/**
+ * `derive` called once per object: the same routed client every time for the same object (a
+ * pool's member connections, a Cluster's node connections).
+ * @internal
+ */
+export function derivedOnce(derive: Derive): <C extends object>(object: C) => C {
+  const routed = new WeakMap<object, object>();
+  return (object) => {
+    let found = routed.get(object);
+    if (found === undefined) {
+      found = derive(object);
+      routed.set(object, found);
+    }
+    return found as typeof object;
+  };
+}

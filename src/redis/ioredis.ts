@@ -1,5 +1,6 @@
 import {
   type Derive,
+  derivedOnce,
   type KeyRouter,
   type Namespace,
   type Plan,
@@ -209,18 +210,10 @@ export function wrapIoredis<T extends object>(client: T, router: KeyRouter, deri
 
   // A Cluster's node connections, for what runs on each node (SCAN, KEYS over the whole cluster):
   // routed like the cluster, one routed client per node.
-  const routedNodes = new WeakMap<object, unknown>();
+  const routedNode = derivedOnce(derive);
   function nodes(this: unknown, ...args: unknown[]): unknown {
     const found = (target.nodes as Method).apply(target, args) as unknown[];
-    return found.map((node) => {
-      if (typeof node !== 'object' || node === null) return node;
-      let routed = routedNodes.get(node);
-      if (routed === undefined) {
-        routed = derive(node);
-        routedNodes.set(node, routed);
-      }
-      return routed;
-    });
+    return found.map((node) => (typeof node === 'object' && node !== null ? routedNode(node) : node));
   }
 
   // With `enableAutoPipelining`, commands wait in pipelines kept on the client that sends them:

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Derive, KeyRouter } from './commands.js';
+import { type Derive, derivedOnce, type KeyRouter } from './commands.js';
 import { commandLookup, derivers, type MultiClass, poolScripts, routedMultiClass } from './node-redis.js';
 
 type Method = (...args: any[]) => any;
@@ -22,15 +22,7 @@ export function wrapNodeRedisPool<T extends object>(pool: T, router: KeyRouter, 
   const real = target._self as Record<PropertyKey, unknown>;
   const commandPrototype = Object.getPrototypeOf(real) as object;
 
-  const members = new WeakMap<object, object>();
-  function member(client: object): object {
-    let routed = members.get(client);
-    if (routed === undefined) {
-      routed = derive(client);
-      members.set(client, routed);
-    }
-    return routed;
-  }
+  const member = derivedOnce(derive);
 
   function execute(this: unknown, fn: unknown): unknown {
     // Not a function: node-redis reports it, as it would unrouted.
