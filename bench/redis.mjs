@@ -2,6 +2,11 @@
 // raw client, on the machine's Redis (127.0.0.1:6379), in the same run: rotating rounds, medians,
 // throughput reported as ratios (paired within each round, median over rounds).
 //
+// Two workloads per client: the same key names in every pipeline (an application reading and
+// writing the same keys again; routedRedis then serves prefixed names from its cache), and a new
+// name for every SET/GET pair, never repeated (every variant builds its names per pipeline, and
+// routedRedis's cache switches itself off).
+//
 //   npx tsup && node bench/redis.mjs
 //   ROUNDS=15 PIPELINE=1000 BATCHES=40 node bench/redis.mjs
 import { randomBytes } from 'node:crypto';
@@ -17,6 +22,9 @@ const BATCHES = Number(process.env.BATCHES ?? 30);
 const RUN = randomBytes(4).toString('hex');
 const KEY = 'vf0ju8vw50wpu';
 const names = Array.from({ length: PIPELINE / 2 }, (_, i) => `bench:${RUN}:${i}`);
+let sequence = 0;
+const sameNames = () => names;
+const newNames = () => Array.from({ length: PIPELINE / 2 }, () => `bench:${RUN}:n${sequence++}`);
 
 const io = new Redis({ host: '127.0.0.1', port: 6379 });
 const ioRouted = routedRedis(io);
@@ -24,14 +32,14 @@ const nr = createClient({ url: 'redis://127.0.0.1:6379' });
 await nr.connect();
 const nrRouted = routedRedis(nr);
 
-function ioredisBatch(client) {
+function ioredisBatch(client, names) {
   const p = client.pipeline();
   for (const name of names) p.set(name, 'v').get(name);
   return p.exec();
 }
 
 /** What an application does without the wrapper: prefix each key by hand with `cacheKey`. */
-function ioredisByHand(client) {
+function ioredisByHand(client, names) {
   const p = client.pipeline();
   for (const name of names) {
     const key = cacheKey(name);
@@ -40,13 +48,13 @@ function ioredisByHand(client) {
   return p.exec();
 }
 
-function nodeRedisBatch(client) {
+function nodeRedisBatch(client, names) {
   const m = client.multi();
   for (const name of names) m.set(name, 'v').get(name);
   return m.execAsPipeline();
 }
 
-function nodeRedisByHand(client) {
+function nodeRedisByHand(client, names) {
   const m = client.multi();
   for (const name of names) {
     const key = cacheKey(name);
@@ -60,11 +68,11 @@ function nodeRedisByHand(client) {
  * (user + system). On a shared, loaded machine the CPU figure is the steadier estimate of what
  * the wrapper costs the client; Redis's own time is the same for every variant.
  */
-async function opsPerSecond(batch, client, key) {
+async function opsPerSecond(workload, batch, client, key) {
   const run = async () => {
     const cpu = process.cpuUsage();
     const start = process.hrtime.bigint();
-    for (let i = 0; i < BATCHES; i++) await batch(client);
+    for (let i = 0; i < BATCHES; i++) await batch(client, workload());
     const wall = Number(process.hrtime.bigint() - start) / 1e9;
     const used = process.cpuUsage(cpu);
     return {
@@ -81,21 +89,23 @@ const median = (xs) => {
 };
 
 const cases = [
-  ['ioredis pipeline', ioredisBatch, ioredisByHand, io, ioRouted],
-  ['node-redis execAsPipeline', nodeRedisBatch, nodeRedisByHand, nr, nrRouted],
+  ['ioredis pipeline, same names', sameNames, ioredisBatch, ioredisByHand, io, ioRouted],
+  ['node-redis execAsPipeline, same names', sameNames, nodeRedisBatch, nodeRedisByHand, nr, nrRouted],
+  ['ioredis pipeline, a new name per pair', newNames, ioredisBatch, ioredisByHand, io, ioRouted],
+  ['node-redis execAsPipeline, a new name per pair', newNames, nodeRedisBatch, nodeRedisByHand, nr, nrRouted],
 ];
 
 const rows = [];
-for (const [label, batch, byHand, raw, routed] of cases) {
+for (const [label, workload, batch, byHand, raw, routed] of cases) {
   // Four variants per round, in a rotating order: the raw client outside any context; the raw
   // client inside the routed context (the context itself costs the same with or without the
   // wrapper); the raw client with keys prefixed by hand (`cacheKey`), the alternative to the
   // wrapper; routedRedis inside the routed context.
   const variants = [
-    () => opsPerSecond(batch, raw),
-    () => opsPerSecond(batch, raw, KEY),
-    () => opsPerSecond(byHand, raw, KEY),
-    () => opsPerSecond(batch, routed, KEY),
+    () => opsPerSecond(workload, batch, raw),
+    () => opsPerSecond(workload, batch, raw, KEY),
+    () => opsPerSecond(workload, byHand, raw, KEY),
+    () => opsPerSecond(workload, batch, routed, KEY),
   ];
   for (const warmUp of variants) await warmUp();
   const rates = variants.map(() => []);
@@ -116,9 +126,14 @@ for (const [label, batch, byHand, raw, routed] of cases) {
   );
 }
 
-// Clean up what the benchmark wrote.
-for (const prefix of ['', `${KEY}:`]) {
-  for (let i = 0; i < names.length; i += 500) await io.del(...names.slice(i, i + 500).map((n) => prefix + n));
+// Clean up what the benchmark wrote (every name of this run, with and without the routing key).
+for (const match of [`bench:${RUN}:*`, `${KEY}:bench:${RUN}:*`]) {
+  let cursor = '0';
+  do {
+    const [next, found] = await io.scan(cursor, 'MATCH', match, 'COUNT', 10_000);
+    if (found.length > 0) await io.unlink(...found);
+    cursor = next;
+  } while (cursor !== '0');
 }
 io.disconnect();
 nr.destroy();

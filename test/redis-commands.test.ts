@@ -1,6 +1,13 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runWithKey, withRoutingKey } from '../src/core/state.js';
-import { KeyRouter, type RedisArg } from '../src/redis/commands.js';
+import {
+  cachedNameCount,
+  KeyRouter,
+  PREFIX_CACHE,
+  PrefixedNames,
+  type RedisArg,
+} from '../src/redis/commands.js';
 
 const router = new KeyRouter('main');
 const rewrite = (name: string, args: RedisArg[], key: string | null = 'pr-1') =>
@@ -133,5 +140,90 @@ describe('KeyRouter: key positions from the command table', () => {
     expect(() => withRoutingKey('main', () => router.current())).toThrow(
       expect.objectContaining({ code: 'ERR_ROUTING_KEY_CONFLICT' }),
     );
+  });
+});
+
+describe('PrefixedNames: the cache of prefixed key names', () => {
+  const { MAX_CACHED_NAMES, MAX_CACHED_NAME_LENGTH, REVIEW_EVERY, MAX_PAUSE } = PREFIX_CACHE;
+
+  it('always answers the prefix followed by the name, hit, miss or paused', () => {
+    // Few distinct names so that hits, misses and pauses all happen within one run.
+    const name = fc.oneof(
+      fc.constantFrom('a', 'b', 'user:1', '', 'x'.repeat(MAX_CACHED_NAME_LENGTH + 1)),
+      fc.string({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(name, { maxLength: 3 * REVIEW_EVERY }), (names) => {
+        const cache = new PrefixedNames('pr-1:');
+        for (const n of names) expect(cache.of(n)).toBe(`pr-1:${n}`);
+      }),
+    );
+  });
+
+  it('keeps repeated names, but not names longer than the limit', () => {
+    const cache = new PrefixedNames('pr-2:');
+    const long = 'k'.repeat(MAX_CACHED_NAME_LENGTH + 1);
+    for (let i = 0; i < 3; i++) {
+      cache.of('a');
+      cache.of('b');
+      cache.of(long);
+    }
+    expect(cache.size).toBe(2);
+  });
+
+  it('pauses while names do not repeat, longer after each poor review, and resumes with what it held', () => {
+    const cache = new PrefixedNames('pr-3:');
+    for (let i = 0; i < REVIEW_EVERY; i++) cache.of('hot');
+    expect(cache.active).toBe(true);
+    let fresh = 0;
+    const reviewPoorly = () => {
+      for (let i = 0; i < REVIEW_EVERY; i++) cache.of(`new:${fresh++}`);
+    };
+    /** Names prefixed before the cache is used again. */
+    const pauseLength = () => {
+      let n = 0;
+      while (!cache.active) {
+        cache.of(`paused:${n}`);
+        n++;
+      }
+      return n;
+    };
+    reviewPoorly();
+    expect(cache.active).toBe(false);
+    const held = cache.size;
+    expect(pauseLength()).toBe(REVIEW_EVERY);
+    // Nothing was kept while paused.
+    expect(cache.size).toBe(held);
+    reviewPoorly();
+    expect(pauseLength()).toBe(2 * REVIEW_EVERY);
+    // A good review ends the doubling: the next poor one pauses for the shortest time again.
+    for (let i = 0; i < REVIEW_EVERY; i++) cache.of('hot');
+    expect(cache.active).toBe(true);
+    reviewPoorly();
+    expect(pauseLength()).toBe(REVIEW_EVERY);
+    // Never longer than MAX_PAUSE.
+    let longest = 0;
+    for (let i = 0; i < 12; i++) {
+      reviewPoorly();
+      longest = Math.max(longest, pauseLength());
+    }
+    expect(longest).toBe(MAX_PAUSE);
+  });
+
+  it('keeps at most MAX_CACHED_NAMES names across all caches of the process', () => {
+    const prefixes = ['pr-4:', 'pr-5:', 'pr-6:'];
+    const caches = prefixes.map((p) => new PrefixedNames(p));
+    let peak = 0;
+    // Each name ten times in a row: nine hits in ten, so no cache pauses.
+    for (let i = 0; i < 2 * MAX_CACHED_NAMES; i++) {
+      const at = i % caches.length;
+      for (let j = 0; j < 10; j++) expect(caches[at]!.of(`n:${i}`)).toBe(`${prefixes[at]}n:${i}`);
+      expect(cachedNameCount()).toBeLessThanOrEqual(MAX_CACHED_NAMES);
+      peak = Math.max(peak, cachedNameCount());
+    }
+    expect(caches.every((c) => c.active)).toBe(true);
+    // The bound was reached, so every cache of the process was emptied, and never passed.
+    expect(peak).toBe(MAX_CACHED_NAMES);
+    expect(caches.reduce((sum, c) => sum + c.size, 0)).toBe(cachedNameCount());
   });
 });

@@ -16,6 +16,8 @@ export interface Namespace {
   /** `text` with glob characters escaped, for `SCAN MATCH` and `KEYS` patterns. */
   readonly pattern: string;
   readonly patternBuffer: Buffer;
+  /** String key names prefixed into this namespace. */
+  readonly names: PrefixedNames;
 }
 
 /** @internal */
@@ -228,6 +230,110 @@ export function planFor(name: string): Plan {
 
 const GLOB = /[*?[\]\\]/g;
 
+/** Names cached across every namespace of the process, at most; then every cache starts over. */
+const MAX_CACHED_NAMES = 4096;
+/** Longer names are prefixed afresh every time, never kept. */
+const MAX_CACHED_NAME_LENGTH = 256;
+/** A cache judges its hit rate over this many look-ups. */
+const REVIEW_EVERY = 256;
+/** The longest a cache stays switched off, in names prefixed without it. */
+const MAX_PAUSE = 256 * REVIEW_EVERY;
+
+/** The caches holding names, so that the process-wide bound can empty them all. */
+const filledCaches = new Set<PrefixedNames>();
+let cachedNames = 0;
+
+function emptyEveryCache(): void {
+  for (const cache of filledCaches) cache.empty();
+  filledCaches.clear();
+  cachedNames = 0;
+}
+
+/**
+ * The names of one namespace with the namespace's prefix, cached.
+ *
+ * Applications mostly repeat their key names (`session:<id>`, `product:<sku>`), and the name a
+ * caller passes is often the same string every time. Concatenating afresh per command gives the
+ * client a new string to allocate, flatten and encode each time; a cached one is already flat.
+ * When names do not repeat (a new id per command), a cache only adds a look-up per command and
+ * keeps strings alive for the garbage collector to copy. So a cache that hits less than four times
+ * in five switches itself off for a while, twice as long after each poor review (up to
+ * `MAX_PAUSE` names), and keeps what it holds for when it is tried again. The process keeps at
+ * most `MAX_CACHED_NAMES` names across all namespaces.
+ * @internal
+ */
+export class PrefixedNames {
+  readonly #text: string;
+  readonly #names = new Map<string, string>();
+  #lookups = 0;
+  #hits = 0;
+  /** Names still to prefix without the cache before it is tried again. */
+  #bypass = 0;
+  /** The length of the last pause, 0 after a good review. */
+  #pause = 0;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  /** `name` with this namespace's prefix. */
+  of(name: string): string {
+    if (this.#bypass > 0) {
+      this.#bypass--;
+      return this.#text + name;
+    }
+    let out = this.#names.get(name);
+    if (out !== undefined) this.#hits++;
+    else {
+      out = this.#text + name;
+      if (name.length <= MAX_CACHED_NAME_LENGTH) this.#keep(name, out);
+    }
+    if (++this.#lookups === REVIEW_EVERY) this.#review();
+    return out;
+  }
+
+  /** How many names this cache holds. */
+  get size(): number {
+    return this.#names.size;
+  }
+
+  /** Whether the next name goes through the cache (it is not paused). */
+  get active(): boolean {
+    return this.#bypass === 0;
+  }
+
+  /** Forgets every name (the process-wide bound was reached). */
+  empty(): void {
+    this.#names.clear();
+  }
+
+  #keep(name: string, out: string): void {
+    if (cachedNames >= MAX_CACHED_NAMES) emptyEveryCache();
+    if (this.#names.size === 0) filledCaches.add(this);
+    this.#names.set(name, out);
+    cachedNames++;
+  }
+
+  #review(): void {
+    if (this.#hits * 5 < this.#lookups * 4) {
+      this.#pause = this.#pause === 0 ? REVIEW_EVERY : Math.min(this.#pause * 2, MAX_PAUSE);
+      this.#bypass = this.#pause;
+    } else {
+      this.#pause = 0;
+    }
+    this.#lookups = 0;
+    this.#hits = 0;
+  }
+}
+
+/** How many prefixed names the process holds in all caches (for tests). @internal */
+export function cachedNameCount(): number {
+  return cachedNames;
+}
+
+/** The bounds of the prefixed-name caches (for tests). @internal */
+export const PREFIX_CACHE = { MAX_CACHED_NAMES, MAX_CACHED_NAME_LENGTH, REVIEW_EVERY, MAX_PAUSE } as const;
+
 function makeNamespace(prefix: string): Namespace {
   const text = `${prefix}:`;
   const pattern = text.replace(GLOB, '\\$&');
@@ -236,11 +342,12 @@ function makeNamespace(prefix: string): Namespace {
     buffer: Buffer.from(text),
     pattern,
     patternBuffer: Buffer.from(pattern),
+    names: new PrefixedNames(text),
   });
 }
 
 function prefixed(arg: RedisArg, ns: Namespace): RedisArg {
-  if (typeof arg === 'string') return ns.text + arg;
+  if (typeof arg === 'string') return ns.names.of(arg);
   if (Buffer.isBuffer(arg)) return Buffer.concat([ns.buffer, arg]);
   return ns.text + String(arg);
 }
