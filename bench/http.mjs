@@ -17,8 +17,10 @@
 // B's JSON should report `baggage` (the header it received) and `traceparent` (a boolean), which
 // the table shows as a sanity check. Optionally, A answers `GET /__cpu` with
 // `{"cpu": process.cpuUsage(), "served": <number of /a requests>}` (outside any middleware) for the
-// CPU-per-request column; `_chain.mjs` does. Without it that column shows n/a. `bare.mjs` is the baseline every ratio refers to. Adding a
-// variant (say `otel-routing-propagator.mjs`) needs no change here.
+// CPU-per-request column; `_chain.mjs` does. Without it that column shows n/a. `bare.mjs` is the
+// baseline every ratio refers to; `control.mjs` is the same chain in a second process, so its
+// ratios show how far two identical servers land apart in the run (its noise). Adding a variant
+// (say `otel-routing-propagator.mjs`) needs no change here.
 //
 // Every request carries `baggage: sd-routing-key=<key>,user=bench` so routed variants do real work.
 // Throughput is requests/s (autocannon's average over a round), p99 the latency percentile in ms;
@@ -173,6 +175,10 @@ try {
   console.log(
     "servers' process (both hops) per request, paired by round like req/s, less sensitive to other load on the machine than req/s.",
   );
+  if (samples.has('control'))
+    console.log(
+      '"control" is the bare chain again in a process of its own: how far its ratios stray from 1.000 is the resolution of this run.',
+    );
 } finally {
   for (const v of variants) stop(v);
 }
