@@ -207,8 +207,8 @@ const responseKey = (self: object) => recordedKey((self as { req?: object }).req
  * which V8 adds properties to them slowly: per object, a bound `emit` or an own `routingKey` would
  * cost microseconds. There, Express's shared prototypes get, once per process, an `emit` that
  * looks the key up for the request (through `res.req` for the response) and a `routingKey`
- * accessor; the request itself only gets a private field holding its key. Plain Node objects get an own
- * `routingKey` and `bindEmitter`.
+ * accessor; the request itself only gets a private field holding its key. Plain Node objects get
+ * an own `routingKey` and `bindEmitter`.
  * @internal
  */
 export function routeRequest(
