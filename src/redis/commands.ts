@@ -278,6 +278,8 @@ export class PrefixedNames {
 
   /** `name` with this namespace's prefix. */
   of(name: string): string {
+    // A name too long to keep is never found: no look-up, and no miss counted against the cache.
+    if (name.length > MAX_CACHED_NAME_LENGTH) return this.#text + name;
     if (this.#bypass > 0) {
       this.#bypass--;
       return this.#text + name;
@@ -286,7 +288,7 @@ export class PrefixedNames {
     if (out !== undefined) this.#hits++;
     else {
       out = this.#text + name;
-      if (name.length <= MAX_CACHED_NAME_LENGTH) this.#keep(name, out);
+      this.#keep(name, out);
     }
     if (++this.#lookups === REVIEW_EVERY) this.#review();
     return out;
