@@ -5,6 +5,13 @@
 //   BENCH_ROUNDS=9 BENCH_DURATION=10 node bench/http.mjs  (longer, steadier run)
 //   BENCH_CONNECTIONS=100 node bench/http.mjs             (more concurrent client connections)
 //   BENCH_VARIANTS=bare,routed node bench/http.mjs        (a subset)
+//   BENCH_FRESH=0 node bench/http.mjs                     (one process per variant for all rounds)
+//
+// PROCESSES. By default every round starts a new process for each variant, warms it up, measures
+// it and stops it. Two processes running the same code can differ by 5-8% in throughput for their
+// whole life (code and heap layout, what the JIT decided while warming up), so with one process
+// per variant a variant's luck would repeat in every round; with new processes it is one more
+// source of noise that the median over rounds averages out.
 //
 // VARIANT CONTRACT. Every file bench/http-variants/<name>.mjs (names starting with `_` excluded) is
 // one variant, run in its OWN child process (OpenTelemetry patches `http` globally and cannot be
@@ -37,6 +44,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const FRESH = process.env.BENCH_FRESH !== '0';
 
 const names = variantNames(process.env.BENCH_VARIANTS);
 
@@ -63,9 +71,14 @@ function startVariant(name) {
   });
 }
 
+/** Stops a variant's process; resolves once it has exited, so it takes no CPU from the next one. */
 function stop(variant) {
-  variant.child.stdin.end();
-  variant.child.kill('SIGTERM');
+  const { child } = variant;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin.end();
+  child.kill('SIGTERM');
+  return exited;
 }
 
 function run(port, duration) {
@@ -112,15 +125,27 @@ function median(values) {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-const variants = [];
-try {
-  for (const name of names) variants.push(await startVariant(name));
-  const seenAtB = new Map();
-  for (const v of variants) seenAtB.set(v.name, await sanity(v.ports.a));
-  for (const v of variants) await run(v.ports.a, WARMUP);
+/** Starts every variant, checks what reaches B, and warms each one up. */
+async function startAll() {
+  const started = [];
+  try {
+    for (const name of names) started.push(await startVariant(name));
+    for (const v of started) v.seenAtB = await sanity(v.ports.a);
+    for (const v of started) await run(v.ports.a, WARMUP);
+  } catch (error) {
+    await Promise.all(started.map(stop));
+    throw error;
+  }
+  return started;
+}
 
-  const samples = new Map(variants.map((v) => [v.name, { rps: [], p99: [], cpu: [], errors: 0 }]));
+let variants = [];
+try {
+  const seenAtB = new Map();
+  const samples = new Map(names.map((name) => [name, { rps: [], p99: [], cpu: [], errors: 0 }]));
   for (let round = 0; round < ROUNDS; round++) {
+    if (round === 0 || FRESH) variants = await startAll();
+    for (const v of variants) if (!seenAtB.has(v.name)) seenAtB.set(v.name, v.seenAtB);
     // Rotate the order each round so no variant always runs first or last.
     const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     for (const v of order) {
@@ -138,16 +163,20 @@ try {
       s.p99.push(result.latency.p99);
       s.errors += result.errors + result.non2xx;
     }
+    if (FRESH) {
+      await Promise.all(variants.map(stop));
+      variants = [];
+    }
     process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
   }
 
   const bare = samples.get('bare');
   const bareP99 = median(bare.p99);
-  const rows = variants.map((v) => {
-    const s = samples.get(v.name);
+  const rows = names.map((name) => {
+    const s = samples.get(name);
     const rps = median(s.rps);
     const p99 = median(s.p99);
-    const b = seenAtB.get(v.name);
+    const b = seenAtB.get(name);
     const ratios = paired(bare.rps, s.rps, (bareRound, round) => round / bareRound);
     const efficiency = paired(bare.cpu, s.cpu, (bareRound, round) => bareRound / round);
     const cpu = s.cpu.filter((micros) => micros !== undefined);
@@ -156,10 +185,10 @@ try {
         ? 'n/a | n/a'
         : `${median(cpu).toFixed(0)} | ${median(efficiency).toFixed(3)}`;
     const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-    return `| ${v.name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
+    return `| ${name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
   });
   console.log(
-    `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, medians (Node ${process.version}):\n`,
+    `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, ${FRESH ? 'new processes every round' : 'one process per variant'}, medians (Node ${process.version}):\n`,
   );
   console.log(
     '| variant | req/s | vs bare | rounds | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |',
@@ -180,5 +209,5 @@ try {
       '"control" is the bare chain again in a process of its own: how far its ratios stray from 1.000 is the resolution of this run.',
     );
 } finally {
-  for (const v of variants) stop(v);
+  await Promise.all(variants.map(stop));
 }
