@@ -64,10 +64,7 @@ class Receiver {
 /**
  * The routing key of a request, held in a private field added to the request itself: invisible to
  * its users (no property, no symbol, not copied by spread or `Object.assign`), gone with the
- * request. In CPU profiles of the benchmark chain, a WeakMap entry per request cost about 2.5 µs
- * on Node 24 and 3.5 µs on Node 20 (an identity hash for an object whose prototype Express
- * swapped, and an ephemeron table for the garbage collector), the private field about 0.5 µs and
- * 2 µs.
+ * request. Used where adding a field to a request is cheap (see `createRequestKeys`).
  */
 class RequestKeyStamp extends Receiver {
   #key: string;
@@ -87,7 +84,8 @@ class RequestKeyStamp extends Receiver {
   }
 }
 
-interface RequestKeys {
+/** @internal */
+export interface RequestKeys {
   write(request: object, key: string): void;
   read(request: object): string | undefined;
 }
@@ -96,27 +94,51 @@ interface RequestKeys {
  * The routing key of each request whose events a routed framework prototype dispatches: the key,
  * or `BASELINE_MARK` for a request the middleware ran as baseline. Shared by every copy of this
  * module in the process (ESM and CJS builds), like the prototypes: whichever copy routed a
- * prototype reads what any copy's middleware wrote. A request that refuses a private field (an
- * engine that applies `Object.freeze` to private fields, for a frozen request) is kept in a
- * WeakMap instead.
+ * prototype reads what any copy's middleware wrote.
  */
 const REQUEST_KEYS = Symbol.for('routing-context.request-keys.v2');
 const BASELINE_MARK = '';
 const keysRecord = globalThis as unknown as Record<symbol, RequestKeys | undefined>;
-const requestKeys: RequestKeys = keysRecord[REQUEST_KEYS] ?? (keysRecord[REQUEST_KEYS] = createRequestKeys());
+const requestKeys: RequestKeys =
+  keysRecord[REQUEST_KEYS] ?? (keysRecord[REQUEST_KEYS] = createRequestKeys(fieldsAreCheap()));
 
-function createRequestKeys(): RequestKeys {
-  const refused = new WeakMap<object, string>();
+/**
+ * Whether adding a field to an Express request is cheap on this engine. Express swaps the
+ * prototype of every request; V8 before 13 (Node 22 and older) then gives each request a hidden
+ * class of its own, so adding any field to it builds a new hidden class. Measured on Express
+ * requests, a private field cost about 2 µs per request on Node 20 and 22 against 0.4 µs for a
+ * WeakMap entry; on Node 24 (V8 13.6), where such requests share hidden classes, 0.1 µs against
+ * 0.2 µs. CPU profiles of the benchmark chain agree on both.
+ */
+function fieldsAreCheap(): boolean {
+  const v8 = typeof process === 'object' ? process.versions?.v8 : undefined;
+  return typeof v8 === 'string' && Number.parseInt(v8, 10) >= 13;
+}
+
+/**
+ * The store of request keys: a private field on each request where that is cheap (`useFields`),
+ * else a WeakMap entry. A request that refuses a private field (an engine that applies
+ * `Object.freeze` to private fields, for a frozen request) goes to the WeakMap too.
+ * @internal exported for tests
+ */
+export function createRequestKeys(useFields: boolean): RequestKeys {
+  const entries = new WeakMap<object, string>();
+  if (!useFields) {
+    return {
+      write: (request, key) => void entries.set(request, key),
+      read: (request) => entries.get(request),
+    };
+  }
   return {
     write(request, key) {
       try {
         RequestKeyStamp.write(request, key);
       } catch {
-        refused.set(request, key);
+        entries.set(request, key);
       }
     },
     read(request) {
-      return RequestKeyStamp.read(request) ?? refused.get(request);
+      return RequestKeyStamp.read(request) ?? entries.get(request);
     },
   };
 }
@@ -207,8 +229,8 @@ const responseKey = (self: object) => recordedKey((self as { req?: object }).req
  * which V8 adds properties to them slowly: per object, a bound `emit` or an own `routingKey` would
  * cost microseconds. There, Express's shared prototypes get, once per process, an `emit` that
  * looks the key up for the request (through `res.req` for the response) and a `routingKey`
- * accessor; the request itself only gets a private field holding its key. Plain Node objects get
- * an own `routingKey` and `bindEmitter`.
+ * accessor; the request's key is recorded aside (`createRequestKeys`). Plain Node objects get an
+ * own `routingKey` and `bindEmitter`.
  * @internal
  */
 export function routeRequest(
