@@ -497,6 +497,59 @@ describe.each([
     }
   });
 
+  it('runs once and prepended listeners in the request’s context, and removes listeners by the application’s own function', async () => {
+    const app = express();
+    app.use(routingMiddleware());
+    app.post('/listeners', (req, res) => {
+      const seen: string[] = [];
+      const onData = () => seen.push(`on:${getRoutingKey() ?? null}`);
+      const onceData = () => seen.push(`once:${getRoutingKey() ?? null}`);
+      const first = () => seen.push(`first:${getRoutingKey() ?? null}`);
+      const removed = () => seen.push('removed');
+      const removedOnce = () => seen.push('removed-once');
+      req.on('data', onData);
+      req.once('data', onceData);
+      req.prependOnceListener('data', first);
+      req.prependListener('data', removed);
+      req.addListener('data', removedOnce);
+      req.removeListener('data', removed);
+      req.off('data', removedOnce);
+      const once = () => seen.push('never');
+      req.once('end', once);
+      req.removeListener('end', once);
+      const listed = req.listeners('data');
+      const counts = [req.listenerCount('data'), req.listenerCount('data', onData)];
+      req.on('end', () =>
+        res.json({
+          seen,
+          listed: listed.map((fn) => [onData, onceData, first].indexOf(fn as () => number)),
+          counts,
+          after: req.listeners('data').map((fn) => [onData, onceData, first].indexOf(fn as () => number)),
+        }),
+      );
+    });
+    const server = http.createServer(app);
+    const p = await listen(server);
+    try {
+      const replies = await Promise.all(
+        ['pr-1', 'pr-2', undefined].map((key) =>
+          send(p, 'POST', '/listeners', key === undefined ? {} : routingHeaders(key), 'x'.repeat(64), 20),
+        ),
+      );
+      for (const [i, key] of ['pr-1', 'pr-2', null].entries()) {
+        // Two packets: the once listeners see only the first.
+        expect(replies[i]!.json).toEqual({
+          seen: [`first:${key}`, `on:${key}`, `once:${key}`, `on:${key}`],
+          listed: [2, 0, 1],
+          counts: [3, 1],
+          after: [0],
+        });
+      }
+    } finally {
+      await close(server);
+    }
+  });
+
   it('throws a TypeError naming the option at start-up, not per request', () => {
     expect(() => routingMiddleware({ queryParam: 'a&b' })).toThrow(TypeError);
     expect(() => routingMiddleware({ queryParam: 'a&b' })).toThrow(/queryParam/);

@@ -30,8 +30,11 @@ function emitListened(key: string | undefined, self: EventEmitter, emit: Emit, a
 
 /** Marks an instance-level `emit` installed by `bindEmitter`. */
 const BOUND_EMIT = Symbol.for('routing-context.bound-emit');
-/** Marks a framework prototype whose `emit` runs events in the request's routing context. */
-const ROUTED_PROTOTYPE = Symbol.for('routing-context.routed-prototype');
+/**
+ * Marks a framework prototype whose listener methods run each listener in the request's routing
+ * context. Version 1 of this marker routed the prototype's `emit` instead.
+ */
+const ROUTED_PROTOTYPE = Symbol.for('routing-context.routed-prototype.v2');
 
 /**
  * Makes every listener of `emitter` run in the routing context of `key`, whatever context emits.
@@ -164,10 +167,54 @@ function frameworkPrototype(object: object, core: object): object | undefined {
   return undefined;
 }
 
+type Listener = (...args: unknown[]) => unknown;
+type AddListener = (this: EventEmitter, event: string | symbol, listener: Listener) => EventEmitter;
+
+/** The listener methods a routed prototype overrides: each adds through the parent's own. */
+const ADDERS = ['on', 'addListener', 'prependListener'] as const;
+const ONCE_ADDERS = [
+  ['once', 'on'],
+  ['prependOnceListener', 'prependListener'],
+] as const;
+
+/** Calls `listener` with `args` in the routing context of `key`, opening a scope only if needed. */
+function callIn(key: string | undefined, listener: Listener, self: unknown, args: IArguments): unknown {
+  if (isActiveKey(key)) return Reflect.apply(listener, self, args);
+  return runWithKey(key, () => Reflect.apply(listener, self, args));
+}
+
 /**
- * Gives `proto` an `emit` that runs each event of an instance in the routing context `keyOf`
- * finds on it, and the emit of Node's class (looked up per call, so later patches of the class
- * still apply) for instances the middleware never saw.
+ * `listener`, run in the routing context of `key` whatever context emits. Carries `listener` as
+ * `.listener`, as Node's own `once` wrappers do, so `removeListener(event, listener)`,
+ * `listeners()`, `listenerCount(event, listener)` and `newListener` see the application's function.
+ * With `once`, the wrapper removes itself from `emitter` before its first call, as Node's does (a
+ * wrapper around Node's own once wrapper could not be removed by the application's function).
+ */
+function routedListener(
+  key: string | undefined,
+  listener: Listener,
+  once?: { emitter: EventEmitter; event: string | symbol },
+): Listener {
+  let fired = false;
+  const routed = function routedListener(this: unknown): unknown {
+    if (once !== undefined) {
+      if (fired) return undefined;
+      fired = true;
+      once.emitter.removeListener(once.event, routed);
+    }
+    // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
+    return callIn(key, listener, this, arguments);
+  };
+  (routed as { listener?: Listener }).listener = listener;
+  return routed;
+}
+
+/**
+ * Gives `proto` listener methods (`on`, `addListener`, `prependListener`, `once`,
+ * `prependOnceListener`) that make each listener added to an instance run in the routing context
+ * `keyOf` finds on it. Instances the middleware never saw, and non-function arguments, go to the
+ * parent's methods untouched (looked up per call, so later patches of Node's classes still apply).
+ * Events cost nothing extra: only listeners added after the middleware ran are wrapped, once.
  */
 function routePrototype(
   proto: object,
@@ -176,22 +223,22 @@ function routePrototype(
 ): void {
   // Another copy of this module (the CJS build beside the ESM one) may have routed it already.
   if (Object.hasOwn(proto, ROUTED_PROTOTYPE)) return;
-  const core = parent as { emit: Emit };
-  Object.defineProperty(proto, 'emit', {
-    configurable: true,
-    writable: true,
-    value: function routedEmit(this: EventEmitter): boolean {
-      // biome-ignore lint/complexity/noArguments: forwarded as they came, on a per-event path
-      const args = arguments as unknown as EmitArgs;
-      // Most events of a request have no listener (`readable`, `resume`, `prefinish`, `close`):
-      // checked first, so they cost no key look-up.
-      if (listenerCount.call(this, args[0]) === 0) return core.emit.apply(this, args);
-      const key = keyOf(this);
-      // Instances the middleware never saw keep Node's behaviour.
-      if (key === false) return core.emit.apply(this, args);
-      return emitListened(key, this, core.emit, args);
-    },
-  });
+  const core = parent as Record<string, AddListener>;
+  const define = (name: string, value: AddListener) =>
+    Object.defineProperty(proto, name, { configurable: true, writable: true, value });
+  for (const name of ADDERS) {
+    define(name, function routedAddListener(this: EventEmitter, event, listener) {
+      const key = typeof listener === 'function' ? keyOf(this) : false;
+      return core[name]!.call(this, event, key === false ? listener : routedListener(key, listener));
+    });
+  }
+  for (const [name, adder] of ONCE_ADDERS) {
+    define(name, function routedAddOnceListener(this: EventEmitter, event, listener) {
+      const key = typeof listener === 'function' ? keyOf(this) : false;
+      if (key === false) return core[name]!.call(this, event, listener);
+      return core[adder]!.call(this, event, routedListener(key, listener, { emitter: this, event }));
+    });
+  }
   Object.defineProperty(proto, ROUTED_PROTOTYPE, { value: true });
 }
 
@@ -222,15 +269,17 @@ function exposeRoutingKey(proto: object): void {
 const responseKey = (self: object) => recordedKey((self as { req?: object }).req);
 
 /**
- * Gives an HTTP request the routing key `key` (`req.routingKey`), and runs every event of the
+ * Gives an HTTP request the routing key `key` (`req.routingKey`), and runs the listeners of the
  * request and its response in that key's routing context. Call it before any event is emitted.
  *
  * Express swaps the prototype of every request and response (`app.request`, `app.response`), after
  * which V8 adds properties to them slowly: per object, a bound `emit` or an own `routingKey` would
- * cost microseconds. There, Express's shared prototypes get, once per process, an `emit` that
- * looks the key up for the request (through `res.req` for the response) and a `routingKey`
- * accessor; the request's key is recorded aside (`createRequestKeys`). Plain Node objects get an
- * own `routingKey` and `bindEmitter`.
+ * cost microseconds. There, Express's shared prototypes get, once per process, listener methods
+ * that wrap each listener added from then on in the key recorded for the request (through `res.req`
+ * for the response), and a `routingKey` accessor; the request's key is recorded aside
+ * (`createRequestKeys`). Events themselves go straight to Node: a request whose handler adds no
+ * listener pays nothing per event. Plain Node objects get an own `routingKey` and `bindEmitter`,
+ * which also routes listeners added before this call.
  * @internal
  */
 export function routeRequest(
@@ -254,8 +303,8 @@ export function routeRequest(
 const routedChains = new WeakSet<object>();
 
 /**
- * Whether the framework prototype of `emitter` dispatches its events by routing key (routing it
- * now if needed); `false` for a plain Node object, which has no such prototype.
+ * Whether the framework prototype of `emitter` routes listeners by routing key (routing it now if
+ * needed); `false` for a plain Node object, which has no such prototype.
  */
 function routesEvents(
   emitter: EventEmitter,
