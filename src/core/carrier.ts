@@ -108,8 +108,19 @@ export function readListHeader(
 
 /**
  * Sets header `name` (lower-case) to `value`, replacing every earlier value under any letter case.
+ * `lowerCaseRecord`: the carrier is a plain record whose names are all lower-case (one built by
+ * the caller), so one assignment replaces the value.
  */
-export function writeHeader(carrier: HeaderCarrier, name: string, value: string): void {
+export function writeHeader(
+  carrier: HeaderCarrier,
+  name: string,
+  value: string,
+  lowerCaseRecord = false,
+): void {
+  if (lowerCaseRecord) {
+    (carrier as AnyRecord)[name] = value;
+    return;
+  }
   if (isMetadata(carrier)) {
     carrier.set(name, value);
     return;

@@ -224,24 +224,41 @@ function isHeaderSafe(key: string): boolean {
 }
 
 /**
- * The injection itself, with options resolved and the key validated.
+ * The injection itself, with options resolved and the key validated. `lowerCaseRecord`: the
+ * carrier is a plain record the caller built with lower-case names only, read and written with one
+ * look-up per name.
  * @internal
  */
-export function injectWith<C extends HeaderCarrier>(carrier: C, key: string, o: NormalizedOptions): C {
-  const existing = readListHeader(carrier, 'baggage', Number.MAX_SAFE_INTEGER);
-  writeHeader(carrier, 'baggage', mergeBaggage(existing, baggageMember(o.baggageKey, key), o.acceptKeys));
+export function injectWith<C extends HeaderCarrier>(
+  carrier: C,
+  key: string,
+  o: NormalizedOptions,
+  lowerCaseRecord = false,
+): C {
+  const existing = readListHeader(carrier, 'baggage', Number.MAX_SAFE_INTEGER, lowerCaseRecord);
+  writeHeader(
+    carrier,
+    'baggage',
+    mergeBaggage(existing, baggageMember(o.baggageKey, key), o.acceptKeys),
+    lowerCaseRecord,
+  );
   if (o.headers.length === 0 && !o.tracestateWrite && !o.legacyWrite) return carrier;
   // Formats other than baggage carry the key raw: only printable ASCII may go there.
   const raw = isHeaderSafe(key);
-  if (raw) for (const name of o.headers) writeHeader(carrier, name, key);
+  if (raw) for (const name of o.headers) writeHeader(carrier, name, key, lowerCaseRecord);
   if (o.tracestateWrite && raw && key.length <= 256 && !key.includes(',') && !key.includes('=')) {
-    const tracestate = readListHeader(carrier, 'tracestate', Number.MAX_SAFE_INTEGER);
-    writeHeader(carrier, 'tracestate', mergeTracestate(tracestate, `${o.baggageKey}=${key}`, o.acceptKeys));
+    const tracestate = readListHeader(carrier, 'tracestate', Number.MAX_SAFE_INTEGER, lowerCaseRecord);
+    writeHeader(
+      carrier,
+      'tracestate',
+      mergeTracestate(tracestate, `${o.baggageKey}=${key}`, o.acceptKeys),
+      lowerCaseRecord,
+    );
   }
   if (o.legacyWrite) {
     const name = o.baggageKey.toLowerCase();
-    writeHeader(carrier, `uberctx-${name}`, encodeURIComponent(key));
-    if (raw) writeHeader(carrier, `ot-baggage-${name}`, key);
+    writeHeader(carrier, `uberctx-${name}`, encodeURIComponent(key), lowerCaseRecord);
+    if (raw) writeHeader(carrier, `ot-baggage-${name}`, key, lowerCaseRecord);
   }
   return carrier;
 }

@@ -81,8 +81,16 @@ function stateless(re: RegExp): RegExp {
   return re.global || re.sticky ? new RegExp(re.source, re.flags.replace(/[gy]/g, '')) : re;
 }
 
+/**
+ * The last key `isDefaultKey` accepted. A request's key is checked where it is read, again where
+ * each outbound call writes it, and again at the next hop: the same string, or an equal one, which
+ * a comparison settles faster than the loop.
+ */
+let lastDefaultKey: string | undefined;
+
 /** The default `validate` as a character loop: same language as the RegExp, a fraction of its cost. */
 function isDefaultKey(key: string): boolean {
+  if (key === lastDefaultKey) return true;
   const len = key.length;
   if (len === 0 || len > 128) return false;
   for (let i = 0; i < len; i++) {
@@ -90,6 +98,7 @@ function isDefaultKey(key: string): boolean {
     const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
     if (!alnum && (i === 0 || (c !== 46 && c !== 95 && c !== 45))) return false;
   }
+  lastDefaultKey = key;
   return true;
 }
 

@@ -87,7 +87,7 @@ function routeClientRequest(request: ClientRequestLike, key: string): void {
     if (request.headersSent || !o.isValid(key) || !o.allowsHost(request.host ?? 'localhost')) return;
     const carrier: Record<string, HeaderValue> = { baggage: request.getHeader('baggage') };
     if (o.tracestateWrite) carrier.tracestate = request.getHeader('tracestate');
-    injectWith(carrier, key, o);
+    injectWith(carrier, key, o, true);
     for (const name in carrier) {
       const value = carrier[name];
       if (typeof value === 'string') request.setHeader(name, value);
@@ -258,7 +258,7 @@ function routeFlatHeaders(headers: readonly unknown[], key: string, o: Normalize
   }
   const carrier: Record<string, HeaderValue> = { baggage: baggage.length > 0 ? baggage : undefined };
   if (o.tracestateWrite) carrier.tracestate = tracestate.length > 0 ? tracestate : undefined;
-  injectWith(carrier, key, o);
+  injectWith(carrier, key, o, true);
   const out: unknown[] = [];
   for (let i = 0; i + 1 < headers.length; i += 2) {
     const name = headers[i];

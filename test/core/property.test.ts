@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { extractRoutingKey, injectRoutingKey, type RoutingOptions } from 'routing-context';
 import { describe, expect, it } from 'vitest';
+import { percentDecode } from '../../src/core/percent.js';
 
 const validKey = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
 const token = fc
@@ -137,6 +138,66 @@ describe('properties', () => {
         );
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('reads baggage exactly as a member-by-member reading of W3C Baggage does', () => {
+    // The reference: split into members, the value before any `;`, OWS trimmed, baggage octets
+    // only, the first valid member of the first accepted name (`sd-routing-key`, then
+    // `sd-sandbox`); lists over 8192 characters or 64 non-empty members count as absent.
+    const ows = (s: string) => s.replace(/^[ \t]+|[ \t]+$/g, '');
+    const octet = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+$/;
+    const reference = (header: string): string | undefined => {
+      if (header.length === 0 || header.length > 8192) return undefined;
+      const members = header.split(',');
+      if (members.filter((m) => ows(m).length > 0).length > 64) return undefined;
+      for (const name of ['sd-routing-key', 'sd-sandbox']) {
+        for (const m of members) {
+          const eq = m.indexOf('=');
+          if (eq === -1 || ows(m.slice(0, eq)) !== name) continue;
+          const raw = ows(m.slice(eq + 1).split(';')[0]!);
+          if (!octet.test(raw)) continue;
+          const value = raw.includes('%') ? percentDecode(raw, 0, raw.length) : raw;
+          if (value !== undefined && defaultValid.test(value)) return value;
+        }
+      }
+      return undefined;
+    };
+    const piece = fc.oneof(
+      fc.constantFrom('sd-routing-key', 'sd-sandbox', 'xsd-routing-key', 'sd-routing-keyx', '='),
+      fc.constantFrom(',', ';', ' ', '\t', '"', '%', '%41', '%2D', '%C3%BC', 'ü', ';p=1', ',,'),
+      validKey,
+      octets,
+    );
+    const pad = fc.constantFrom('', ' ', '\t', ' \t ');
+    const valueText = fc
+      .array(fc.oneof(validKey, fc.constantFrom(' ', '\t', '"', '%41', '%2D', '%C3%BC', '%zz', 'ü', '=')), {
+        maxLength: 4,
+      })
+      .map((parts) => parts.join(''));
+    const ourMember = fc
+      .tuple(fc.constantFrom('sd-routing-key', 'sd-sandbox', 'xsd-routing-key'), pad, pad, valueText, pad)
+      .chain(([name, p1, p2, value, p3]) =>
+        fc
+          .constantFrom('', ';p=1', ' ;q', ';', ';x=a,b')
+          .map((props) => `${p1}${name}${p2}=${p2}${value}${p3}${props}`),
+      );
+    const headerText = fc.oneof(
+      fc.array(piece, { maxLength: 30 }).map((parts) => parts.join('')),
+      fc.array(fc.oneof(ourMember, member, fc.constant('')), { maxLength: 6 }).map((m) => m.join(',')),
+      fc
+        .tuple(fc.array(member, { maxLength: 70 }), validKey, fc.nat(), fc.constantFrom('', ' ', '\t '))
+        .map(([members, key, at, pad]) => {
+          const list = [...members];
+          list.splice(at % (list.length + 1), 0, `${pad}sd-routing-key${pad}=${pad}${key}${pad}`);
+          return list.join(',');
+        }),
+    );
+    fc.assert(
+      fc.property(headerText, (header) => {
+        expect(extractRoutingKey({ baggage: header })).toBe(reference(header));
+      }),
+      { numRuns: 5000 },
     );
   });
 });
