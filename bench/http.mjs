@@ -125,13 +125,17 @@ function median(values) {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-/** Starts every variant, checks what reaches B, and warms each one up. */
+/**
+ * Starts every variant and checks what reaches B. Each is warmed up just before it is measured, not
+ * here: a process left idle between its warm-up and its measurement (V8 shrinks an idle heap) would
+ * start its round colder the longer it waited, and the variants started first would always wait
+ * longest.
+ */
 async function startAll() {
   const started = [];
   try {
     for (const name of names) started.push(await startVariant(name));
     for (const v of started) v.seenAtB = await sanity(v.ports.a);
-    for (const v of started) await run(v.ports.a, WARMUP);
   } catch (error) {
     await Promise.all(started.map(stop));
     throw error;
@@ -149,6 +153,10 @@ try {
     // Rotate the order each round so no variant always runs first or last.
     const order = variants.map((_, i) => variants[(i + round) % variants.length]);
     for (const v of order) {
+      if (!v.warm) {
+        await run(v.ports.a, WARMUP);
+        v.warm = true;
+      }
       const before = await cpuStats(v.ports.a);
       const result = await run(v.ports.a, DURATION);
       const after = await cpuStats(v.ports.a);
