@@ -40,10 +40,11 @@ function stripParam(req: ExpressRequestLike, param: string): void {
  * parameter (removed from the URL afterwards) or the host, as configured. An untrusted request
  * (`trustIncoming`) and a request with no valid key run as baseline, explicitly, so no outer
  * context leaks in. The context survives body parsers (`express.json()`, `urlencoded`),
- * `req`/`res` events such as `res.on('finish')`, callbacks, promises and piped streams. The key is
- * also exposed as `req.routingKey`.
+ * listeners of `req`/`res` events such as `res.on('finish')`, callbacks, promises and piped
+ * streams. The key is also exposed as `req.routingKey`.
  *
- * Register it first, before body parsers and routes.
+ * Register it first, before body parsers and routes: listeners added to `req`/`res` before it ran
+ * (by middleware registered ahead of it) run in the context of whoever emits the event.
  *
  * @param options - routing options for this middleware, merged over the process-wide ones
  * @returns the middleware
