@@ -12,6 +12,17 @@ const listenerCount = EventEmitter.prototype.listenerCount as (
   event: string | symbol,
 ) => number;
 
+/** Calls `fn` with `args` in the routing context of `key`, opening a scope only if needed. */
+function callIn<R>(
+  key: string | undefined,
+  fn: (...args: never[]) => R,
+  self: unknown,
+  args: ArrayLike<unknown>,
+): R {
+  if (isActiveKey(key)) return Reflect.apply(fn, self, args);
+  return runWithKey(key, () => Reflect.apply(fn, self, args));
+}
+
 /**
  * Emits through `emit` in the routing context of `key`. No new scope for an event nobody listens
  * to (streams emit `readable`, `end` and `close` whether or not anyone listens), nor for one
@@ -19,13 +30,7 @@ const listenerCount = EventEmitter.prototype.listenerCount as (
  */
 function emitIn(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
   if (listenerCount.call(self, args[0]) === 0) return emit.apply(self, args);
-  return emitListened(key, self, emit, args);
-}
-
-/** `emitIn` for an event known to have listeners. */
-function emitListened(key: string | undefined, self: EventEmitter, emit: Emit, args: EmitArgs): boolean {
-  if (isActiveKey(key)) return emit.apply(self, args);
-  return runWithKey(key, () => emit.apply(self, args));
+  return callIn(key, emit, self, args);
 }
 
 /** Marks an instance-level `emit` installed by `bindEmitter`. */
@@ -177,12 +182,6 @@ const ONCE_ADDERS = [
   ['prependOnceListener', 'prependListener'],
 ] as const;
 
-/** Calls `listener` with `args` in the routing context of `key`, opening a scope only if needed. */
-function callIn(key: string | undefined, listener: Listener, self: unknown, args: IArguments): unknown {
-  if (isActiveKey(key)) return Reflect.apply(listener, self, args);
-  return runWithKey(key, () => Reflect.apply(listener, self, args));
-}
-
 /**
  * `listener`, run in the routing context of `key` whatever context emits. Carries `listener` as
  * `.listener`, as Node's own `once` wrappers do, so `removeListener(event, listener)`,
@@ -287,13 +286,13 @@ export function routeRequest(
   res: http.ServerResponse,
   key: string | undefined,
 ): void {
-  if (routesEvents(req, http.IncomingMessage.prototype, recordedKey, true)) {
+  if (routesListeners(req, http.IncomingMessage.prototype, recordedKey, true)) {
     requestKeys.write(req, key ?? BASELINE_MARK);
   } else {
     (req as { routingKey?: string | undefined }).routingKey = key;
     bindEmitter(req, key);
   }
-  if (!routesEvents(res, http.ServerResponse.prototype, responseKey, false)) bindEmitter(res, key);
+  if (!routesListeners(res, http.ServerResponse.prototype, responseKey, false)) bindEmitter(res, key);
 }
 
 /**
@@ -306,7 +305,7 @@ const routedChains = new WeakSet<object>();
  * Whether the framework prototype of `emitter` routes listeners by routing key (routing it now if
  * needed); `false` for a plain Node object, which has no such prototype.
  */
-function routesEvents(
+function routesListeners(
   emitter: EventEmitter,
   core: object,
   keyOf: (self: object) => string | undefined | false,
