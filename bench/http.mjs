@@ -21,8 +21,9 @@
 //      (`startChain({ express, middleware? })`) does exactly that;
 //   2. prints ONE line of JSON on stdout: `{"a": <port of A>, "b": <port of B>}`;
 //   3. keeps serving until it gets SIGTERM or its stdin closes.
-// B's JSON should report `baggage` (the header it received) and `traceparent` (a boolean), which
-// the table shows as a sanity check. Optionally, A answers `GET /__cpu` with
+// B should answer `GET /__seen` with `{"baggage": <the header its last /b request received, or
+// null>, "traceparent": <whether that request had one>}`, which the table shows as a sanity check,
+// and answer `/b` with the same body whatever reached it. Optionally, A answers `GET /__cpu` with
 // `{"cpu": process.cpuUsage(), "served": <number of /a requests>}` (outside any middleware) for the
 // CPU-per-request column; `_chain.mjs` does. Without it that column shows n/a. `bare.mjs` is the
 // baseline every ratio refers to; `control.mjs` is the same chain in a second process, so its
@@ -101,9 +102,11 @@ async function cpuStats(port) {
   }
 }
 
-async function sanity(port) {
-  const response = await fetch(`http://127.0.0.1:${port}/a`, { headers: BENCH_HEADERS });
-  return response.json();
+async function sanity(ports) {
+  const response = await fetch(`http://127.0.0.1:${ports.a}/a`, { headers: BENCH_HEADERS });
+  if (!response.ok) throw new Error(`GET /a answered ${response.status}`);
+  await response.arrayBuffer();
+  return (await fetch(`http://127.0.0.1:${ports.b}/__seen`)).json();
 }
 
 /**
@@ -135,7 +138,7 @@ async function startAll() {
   const started = [];
   try {
     for (const name of names) started.push(await startVariant(name));
-    for (const v of started) v.seenAtB = await sanity(v.ports.a);
+    for (const v of started) v.seenAtB = await sanity(v.ports);
   } catch (error) {
     await Promise.all(started.map(stop));
     throw error;

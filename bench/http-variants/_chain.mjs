@@ -1,9 +1,14 @@
 // Shared by the variants: the two-hop Express chain the benchmark drives.
 //   client → A (GET /a) → http.request over a keep-alive agent → B (GET /b) → JSON back through A.
-// B answers with what reached it (`baggage`, whether a `traceparent` came), so bench/http.mjs can
-// check, before measuring, that each variant really propagates what it claims.
+// B answers every variant with the same body, and keeps what reached it on its last request
+// (`baggage`, whether a `traceparent` came) for `GET /__seen`, so the benchmarks can check that
+// each variant really propagates what it claims. Echoing the header in the body instead would make
+// variants that propagate more pay for longer bodies (JSON, ETag, writes) on both hops.
 // Files whose name starts with `_` are not variants.
 import http from 'node:http';
+
+/** What B answers to every request of every variant. */
+const BODY = { ok: true, items: [1, 2, 3] };
 
 function listen(server) {
   // Idle keep-alive sockets stay open across the pauses between rounds: with Node's default of
@@ -23,9 +28,16 @@ function listen(server) {
  */
 export async function startChain({ express, middleware, outboundHeaders }) {
   const b = express();
+  let seen = { baggage: null, traceparent: false };
+  b.get('/__seen', (_req, res) => {
+    res.json(seen);
+  });
   if (middleware) b.use(middleware());
   b.get('/b', (req, res) => {
-    res.json({ baggage: req.headers.baggage ?? null, traceparent: req.headers.traceparent !== undefined });
+    const { baggage, traceparent } = req.headers;
+    if (baggage !== seen.baggage || (traceparent !== undefined) !== seen.traceparent)
+      seen = { baggage: baggage ?? null, traceparent: traceparent !== undefined };
+    res.json(BODY);
   });
   const portB = await listen(http.createServer(b));
 
