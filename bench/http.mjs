@@ -39,7 +39,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { BENCH_HEADERS, variantFile, variantNames } from './http-variants/_variants.mjs';
+import { BENCH_HEADERS, seenAtB, variantFile, variantNames } from './http-variants/_variants.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -102,13 +102,6 @@ async function cpuStats(port) {
   }
 }
 
-async function sanity(ports) {
-  const response = await fetch(`http://127.0.0.1:${ports.a}/a`, { headers: BENCH_HEADERS });
-  if (!response.ok) throw new Error(`GET /a answered ${response.status}`);
-  await response.arrayBuffer();
-  return (await fetch(`http://127.0.0.1:${ports.b}/__seen`)).json();
-}
-
 /**
  * `compare(bare, variant)` for every round both measured (a round without a CPU reading has none),
  * so each ratio comes from one round's conditions.
@@ -138,7 +131,7 @@ async function startAll() {
   const started = [];
   try {
     for (const name of names) started.push(await startVariant(name));
-    for (const v of started) v.seenAtB = await sanity(v.ports);
+    for (const v of started) v.seenAtB = await seenAtB(v.name, v.ports);
   } catch (error) {
     await Promise.all(started.map(stop));
     throw error;

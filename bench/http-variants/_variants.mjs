@@ -10,6 +10,19 @@ export const variantsDir = dirname(fileURLToPath(import.meta.url));
 export const BENCH_HEADERS = { baggage: 'sd-routing-key=vf0ju8vw50wpu,user=bench' };
 
 /**
+ * Sends one request through a variant's chain and returns what reached B (`GET /__seen` on B):
+ * `{ baggage, traceparent }`. Throws when A does not answer 2xx.
+ * @param {string} name - the variant, for the error message
+ * @param {{ a: number, b: number }} ports
+ */
+export async function seenAtB(name, ports) {
+  const response = await fetch(`http://127.0.0.1:${ports.a}/a`, { headers: BENCH_HEADERS });
+  if (!response.ok) throw new Error(`variant ${name}: GET /a answered ${response.status}`);
+  await response.arrayBuffer();
+  return (await fetch(`http://127.0.0.1:${ports.b}/__seen`)).json();
+}
+
+/**
  * The variant names to run: all of them, or those listed in `only` (a comma-separated string,
  * `BENCH_VARIANTS`), always with `bare`.
  * @param {string | undefined} only
