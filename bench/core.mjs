@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { defaultTextMapGetter, defaultTextMapSetter, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
 import { W3CBaggagePropagator } from '@opentelemetry/core';
 import { extractRoutingKey, injectRoutingKey } from '../dist/index.js';
+import { median } from './_stats.mjs';
 
 if (typeof globalThis.gc !== 'function') {
   // Re-run ourselves with the flags the allocation check needs.
@@ -82,8 +83,6 @@ function time(fn) {
   for (let i = 0; i < ITER; i++) fn();
   return Number(process.hrtime.bigint() - start) / ITER;
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`Node ${process.version}, ${ROUNDS} alternating rounds of ${ITER} calls each; medians.\n`);
 console.log('| operation | routing-context | OTel W3CBaggagePropagator | speed-up |');

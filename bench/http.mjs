@@ -6,6 +6,7 @@
 //   BENCH_CONNECTIONS=100 node bench/http.mjs             (more concurrent client connections)
 //   BENCH_VARIANTS=bare,routed node bench/http.mjs        (a subset)
 //   BENCH_FRESH=0 node bench/http.mjs                     (one process per variant for all rounds)
+//   BENCH_TARGET=0.9 node bench/http.mjs                  (the share of bare's throughput to judge against)
 //
 // PROCESSES. By default every round starts a new process for each variant, warms it up, measures
 // it and stops it. Two processes running the same code can differ by 5-8% in throughput for their
@@ -39,6 +40,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { formatInterval, median, verdict } from './_stats.mjs';
 import { BENCH_HEADERS, seenAtB, variantFile, variantNames } from './http-variants/_variants.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -46,6 +48,12 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const FRESH = process.env.BENCH_FRESH !== '0';
+/** The throughput target a routed variant is held to, as a share of bare's. */
+const TARGET = Number(process.env.BENCH_TARGET ?? 0.95);
+if (!(TARGET > 0))
+  throw new Error(
+    `BENCH_TARGET must be a positive number (a share of bare's throughput, such as 0.95), got ${process.env.BENCH_TARGET}`,
+  );
 
 const names = variantNames(process.env.BENCH_VARIANTS);
 
@@ -113,12 +121,6 @@ function paired(bareRounds, variantRounds, compare) {
       out.push(compare(bareRounds[i], variantRounds[i]));
   }
   return out;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /**
@@ -189,18 +191,22 @@ try {
         ? 'n/a | n/a'
         : `${median(cpu).toFixed(0)} | ${median(efficiency).toFixed(3)}`;
     const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-    return `| ${name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
+    const settled = name === 'bare' ? ' | ' : `${formatInterval(ratios)} | ${verdict(ratios, TARGET)}`;
+    return `| ${name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${settled} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
   });
   console.log(
     `\nTwo-hop Express chain, ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${DURATION} s, ${FRESH ? 'new processes every round' : 'one process per variant'}, medians (Node ${process.version}):\n`,
   );
   console.log(
-    '| variant | req/s | vs bare | rounds | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |',
+    `| variant | req/s | vs bare | rounds | median's interval | ≥ ${TARGET} | p99 ms | p99 vs bare | server CPU µs/req | efficiency vs bare | errors | what reached B |`,
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|');
   for (const row of rows) console.log(row);
   console.log(
     '\n"vs bare" = median over rounds of req/s divided by bare\'s req/s in the same round; "rounds" = the lowest and highest of those.',
+  );
+  console.log(
+    `"median's interval" = where the true median of those ratios lies with the confidence shown (order statistics, no assumption on the noise's shape); "≥ ${TARGET}": met when the whole interval is at or above ${TARGET}, missed when below, unresolved when this run cannot tell (BENCH_TARGET sets it).`,
   );
   console.log(
     '"efficiency vs bare" = bare CPU per request / variant CPU per request (1.000 = free): CPU time of the',

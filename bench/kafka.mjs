@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { staticRoutes, withRoutingKey } from '../dist/index.js';
 import { routingConsumer, routingProducer } from '../dist/kafkajs/index.js';
+import { median } from './_stats.mjs';
 
 const require = createRequire(import.meta.url);
 const { Kafka, logLevel } = require('kafkajs');
@@ -20,12 +21,6 @@ const { Kafka, logLevel } = require('kafkajs');
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const KEYS = [undefined, 'ka', 'kb', 'kz'];
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function broker() {
   if (process.env.KAFKA_BROKERS)
