@@ -4,5 +4,7 @@ export declare function medianInterval(
   values: readonly number[],
   level?: number,
 ): { low: number; high: number; confidence: number };
-export declare function verdict(values: readonly number[], target: number): 'met' | 'missed' | 'unresolved';
-export declare function formatInterval(values: readonly number[]): string;
+export declare function settle(
+  values: readonly number[],
+  target: number,
+): { interval: string; verdict: 'met' | 'missed' | 'unresolved' };

@@ -39,21 +39,16 @@ export function medianInterval(values, level = 0.95) {
 }
 
 /**
- * What a run says of `target` for a ratio whose per-round values are `values`: `met` when the whole
- * interval of `medianInterval` lies at or above it, `missed` when it lies below, `unresolved` when
- * the run's noise leaves both possible (more rounds, or a quieter machine, may settle it).
+ * What a run says of `target` for a ratio whose per-round values are `values`, from one
+ * `medianInterval`: `interval`, that interval as `low–high (NN%)` with three decimals, and
+ * `verdict`: `met` when the whole interval lies at or above `target`, `missed` when it lies below,
+ * `unresolved` when the run's noise leaves both possible (more rounds, or a quieter machine, may
+ * settle it).
  * @param {number[]} values
  * @param {number} target
  */
-export function verdict(values, target) {
-  const { low, high } = medianInterval(values);
-  if (low >= target) return 'met';
-  if (high < target) return 'missed';
-  return 'unresolved';
-}
-
-/** `low–high (NN%)`, the interval of `medianInterval` with three decimals. */
-export function formatInterval(values) {
+export function settle(values, target) {
   const { low, high, confidence } = medianInterval(values);
-  return `${low.toFixed(3)}–${high.toFixed(3)} (${Math.round(confidence * 100)}%)`;
+  const verdict = low >= target ? 'met' : high < target ? 'missed' : 'unresolved';
+  return { interval: `${low.toFixed(3)}–${high.toFixed(3)} (${Math.round(confidence * 100)}%)`, verdict };
 }

@@ -40,7 +40,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import { formatInterval, median, verdict } from './_stats.mjs';
+import { median, settle } from './_stats.mjs';
 import { BENCH_HEADERS, seenAtB, variantFile, variantNames } from './http-variants/_variants.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -191,7 +191,8 @@ try {
         ? 'n/a | n/a'
         : `${median(cpu).toFixed(0)} | ${median(efficiency).toFixed(3)}`;
     const range = `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`;
-    const settled = name === 'bare' ? ' | ' : `${formatInterval(ratios)} | ${verdict(ratios, TARGET)}`;
+    const { interval, verdict } = settle(ratios, TARGET);
+    const settled = name === 'bare' ? ' | ' : `${interval} | ${verdict}`;
     return `| ${name} | ${rps.toFixed(0)} | ${median(ratios).toFixed(3)} | ${range} | ${settled} | ${p99.toFixed(1)} | ${(p99 / bareP99).toFixed(2)} | ${cpuCells} | ${s.errors} | \`${b.baggage ?? '(none)'}\`${b.traceparent ? ' + traceparent' : ''} |`;
   });
   console.log(

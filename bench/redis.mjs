@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { cacheKey, withRoutingKey } from '../dist/index.js';
 import { routedRedis } from '../dist/redis/index.js';
-import { formatInterval, median, verdict } from './_stats.mjs';
+import { median, settle } from './_stats.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 11);
 const PIPELINE = Number(process.env.PIPELINE ?? 1000);
@@ -125,7 +125,10 @@ for (const [label, workload, batch, byHand, raw, routed] of cases) {
   // so a machine that slows down between rounds moves both sides of every ratio.
   const perRound = (a, b, field = 'wall') => rates[a].map((x, r) => x[field] / rates[b][r][field]);
   const ratio = (a, b, field = 'wall') => median(perRound(a, b, field)).toFixed(3);
-  const settled = (values) => `${formatInterval(values)}, ${verdict(values, TARGET)}`;
+  const settled = (values) => {
+    const { interval, verdict } = settle(values, TARGET);
+    return `${interval}, ${verdict}`;
+  };
   rows.push(
     `| ${label} | ${fmt(wall[0])} | ${fmt(wall[1])} | ${fmt(wall[2])} | ${fmt(wall[3])} | **${ratio(3, 1)}** | ${settled(perRound(3, 1))} | ${ratio(3, 2)} | ${ratio(3, 0)} | **${ratio(3, 1, 'cpu')}** | ${settled(perRound(3, 1, 'cpu'))} | ${ratio(3, 2, 'cpu')} |`,
   );

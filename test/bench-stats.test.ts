@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatInterval, median, medianInterval, verdict } from '../bench/_stats.mjs';
+import { median, medianInterval, settle } from '../bench/_stats.mjs';
 
 // The statistics the benchmarks print their verdicts with.
 describe('bench statistics', () => {
@@ -18,7 +18,7 @@ describe('bench statistics', () => {
     expect(interval.confidence).toBeCloseTo(0.96484, 4);
     // n = 5 cannot reach 95%: the widest interval, with its own 93.75%.
     expect(medianInterval([5, 4, 3, 2, 1])).toEqual({ low: 1, high: 5, confidence: 0.9375 });
-    expect(formatInterval([0.9, 1, 0.95, 0.97, 0.99])).toBe('0.900–1.000 (94%)');
+    expect(settle([0.9, 1, 0.95, 0.97, 0.99], 0.95).interval).toBe('0.900–1.000 (94%)');
   });
 
   it('reaches at least the asked confidence whenever the count allows it', () => {
@@ -40,8 +40,8 @@ describe('bench statistics', () => {
 
   it('calls a target met, missed or unresolved from the whole interval', () => {
     const around = (centre: number) => Array.from({ length: 15 }, (_, i) => centre + (i - 7) / 1000);
-    expect(verdict(around(0.97), 0.95)).toBe('met');
-    expect(verdict(around(0.93), 0.95)).toBe('missed');
-    expect(verdict(around(0.952), 0.95)).toBe('unresolved');
+    expect(settle(around(0.97), 0.95).verdict).toBe('met');
+    expect(settle(around(0.93), 0.95).verdict).toBe('missed');
+    expect(settle(around(0.952), 0.95).verdict).toBe('unresolved');
   });
 });
